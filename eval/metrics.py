@@ -1,0 +1,50 @@
+"""Per-question retrieval and answer metrics as pure functions, plus their mean.
+
+A ranking is a list of match sets: item i of the ranking holds the indices of
+the gold answers that the i-th retrieved item overlaps (empty when it matches none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+Ranking = Sequence[Collection[int]]
+
+
+def hit_at_k(ranking: Ranking, k: int) -> float:
+    """hit@k = 1 if any of the first k items matches a gold answer, else 0."""
+    return 1.0 if any(ranking[:k]) else 0.0
+
+
+def reciprocal_rank_at_k(ranking: Ranking, k: int) -> float:
+    """RR@k = 1 / rank of the first matching item within the first k, else 0."""
+    for rank, matched in enumerate(ranking[:k], start=1):
+        if matched:
+            return 1.0 / rank
+    return 0.0
+
+
+def recall_at_k(ranking: Ranking, gold_count: int, k: int) -> float:
+    """recall@k = |gold answers matched by the first k items| / |gold answers|."""
+    if gold_count <= 0:
+        raise ValueError("recall is undefined for a question with no gold answers")
+    found = set().union(*ranking[:k]) if ranking[:k] else set()
+    return len(found) / gold_count
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean; 0.0 for no values."""
+    return sum(values) / len(values) if values else 0.0
+
+
+def abstention_precision(abstained: Sequence[bool], answerable: Sequence[bool]) -> float:
+    """precision = |abstained and unanswerable| / |abstained|; 0.0 when nothing was abstained."""
+    correct = sum(1 for a, ok in zip(abstained, answerable, strict=True) if a and not ok)
+    return correct / sum(abstained) if any(abstained) else 0.0
+
+
+def abstention_recall(abstained: Sequence[bool], answerable: Sequence[bool]) -> float:
+    """recall = |abstained and unanswerable| / |unanswerable|; 0.0 when every question is answerable."""
+    correct = sum(1 for a, ok in zip(abstained, answerable, strict=True) if a and not ok)
+    unanswerable = sum(1 for ok in answerable if not ok)
+    return correct / unanswerable if unanswerable else 0.0

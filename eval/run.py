@@ -1,0 +1,93 @@
+"""Run an eval set through the retrieval core and score it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eval.dataset import EvalQuestion, gold_spans, matched_answers
+from eval.metrics import (
+    abstention_precision,
+    abstention_recall,
+    hit_at_k,
+    mean,
+    recall_at_k,
+    reciprocal_rank_at_k,
+)
+from service.answer import AnswerSettings, answer_question
+from service.retrieval import Retriever
+
+RETRIEVAL_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """How one question fared: passage matches, first evidence, abstention."""
+
+    id: str
+    question: str
+    answerable: bool
+    gold_count: int
+    ranking: list[frozenset[int]]
+    abstained: bool
+    first_evidence: str | None
+    evidence_correct: bool
+
+    @property
+    def first_hit_rank(self) -> int | None:
+        """1-based rank of the first matching passage, if any."""
+        return next((rank for rank, matched in enumerate(self.ranking, 1) if matched), None)
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Summary metrics and per-question results."""
+
+    metrics: dict[str, float]
+    results: list[QuestionResult] = field(default_factory=list)
+
+
+def evaluate_question(
+    retriever: Retriever, question: EvalQuestion, answer_k: int, settings: AnswerSettings
+) -> QuestionResult:
+    """Retrieve passages and an answer for one question and match them against its gold."""
+    gold = gold_spans(question, retriever.index.documents)
+    passages = retriever.search(question.question, RETRIEVAL_DEPTH, settings.retrieval)
+    answer = answer_question(retriever, question.question, answer_k, settings)
+    first = answer.evidence[0] if answer.evidence else None
+    return QuestionResult(
+        id=question.id,
+        question=question.question,
+        answerable=question.answerable,
+        gold_count=len(gold),
+        ranking=[matched_answers(p.doc_id, p.start, p.end, gold) for p in passages],
+        abstained=answer.abstained,
+        first_evidence=first.text if first else None,
+        evidence_correct=bool(first and matched_answers(first.doc_id, first.start, first.end, gold)),
+    )
+
+
+def summarize(results: list[QuestionResult]) -> dict[str, float]:
+    """hit@1, hit@3, MRR@10, recall@5, answer accuracy@1 and abstention precision/recall."""
+    answerable = [r for r in results if r.answerable]
+    return {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "hit@1": mean([hit_at_k(r.ranking, 1) for r in answerable]),
+        "hit@3": mean([hit_at_k(r.ranking, 3) for r in answerable]),
+        "mrr@10": mean([reciprocal_rank_at_k(r.ranking, 10) for r in answerable]),
+        "recall@5": mean([recall_at_k(r.ranking, r.gold_count, 5) for r in answerable]),
+        "answer_accuracy@1": mean([1.0 if r.evidence_correct else 0.0 for r in answerable]),
+        "abstention_precision": abstention_precision([r.abstained for r in results], [r.answerable for r in results]),
+        "abstention_recall": abstention_recall([r.abstained for r in results], [r.answerable for r in results]),
+    }
+
+
+def evaluate(
+    retriever: Retriever,
+    questions: list[EvalQuestion],
+    answer_k: int = 5,
+    settings: AnswerSettings = AnswerSettings(),
+) -> EvalReport:
+    """Score every question of an eval set against an opened retriever."""
+    results = [evaluate_question(retriever, question, answer_k, settings) for question in questions]
+    return EvalReport(summarize(results), results)

@@ -1,0 +1,1 @@
+"""Build search indexes of inspection reports: load, chunk, embed, store."""

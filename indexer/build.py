@@ -1,0 +1,163 @@
+"""Turn a corpus directory into an index: load, split, embed, write."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.chunking import TOKEN_ENCODING_SHA256, chunk_spans, sentence_spans
+from indexer.embedding import Encoder
+from indexer.lexical import BM25_SETTINGS, LexicalIndex
+from indexer.loading import load_corpus
+from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
+from indexer.types import Chunk, Document, Sentence, Skipped
+
+# Measured on eval/sets/seed.jsonl (README, "Choosing the chunk size").
+DEFAULT_CHUNK_TOKENS = 128
+DEFAULT_OVERLAP_TOKENS = 32
+
+
+class EmptyCorpus(ValueError):
+    """The corpus has no document that could be indexed."""
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    """How documents are cut into chunks."""
+
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the console and for tests."""
+
+    out_dir: Path
+    version: str
+    documents: int
+    chunks: int
+    sentences: int
+    seconds: float
+    embedding_seconds: float
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def chunks_per_second(self) -> float:
+        """Chunks embedded per second of embedding time."""
+        return self.chunks / self.embedding_seconds if self.embedding_seconds else 0.0
+
+
+def split_documents(
+    documents: list[Document], settings: ChunkingSettings, progress: bool = False
+) -> tuple[list[Sentence], list[Chunk]]:
+    """Sentences and chunks of every document, with corpus-wide ids."""
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    for document in tqdm(documents, desc="chunking", unit="doc", disable=not progress):
+        text, first_id = document.text, len(sentences)
+        spans = sentence_spans(text, document.body_start)
+        sentences.extend(
+            Sentence(first_id + i, document.doc_id, s.start, s.end, text[s.start : s.end]) for i, s in enumerate(spans)
+        )
+        for span in chunk_spans(text, spans, settings.chunk_tokens, settings.overlap_tokens):
+            chunks.append(
+                Chunk(
+                    chunk_id=len(chunks),
+                    doc_id=document.doc_id,
+                    start=span.start,
+                    end=span.end,
+                    text=text[span.start : span.end],
+                    token_count=span.token_count,
+                    sentence_ids=tuple(range(first_id + span.first_sentence, first_id + span.last_sentence + 1)),
+                )
+            )
+    return sentences, chunks
+
+
+def build_version(documents: list[Document], model: str, settings: ChunkingSettings, now: datetime) -> str:
+    """A version id: build time plus a hash of what went into the index."""
+    digest = hashlib.sha256(f"{model}|{settings}".encode())
+    for document in documents:
+        digest.update(f"{document.doc_id}:{document.sha256}".encode())
+    return f"{now:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:8]}"
+
+
+def describe_build(
+    documents: list[Document],
+    contents: IndexContents,
+    skipped: int,
+    encoder: Encoder,
+    settings: ChunkingSettings,
+    seconds: float,
+) -> Manifest:
+    """The manifest for a build (file checksums are added when written)."""
+    now = datetime.now(timezone.utc)
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        version=build_version(documents, encoder.model_name, settings, now),
+        created_at=now.isoformat(timespec="seconds"),
+        model=encoder.model_name,
+        dimension=encoder.dimension,
+        metric="inner_product",
+        faiss_index="IDMap2,Flat",
+        tokenizer="cl100k_base",
+        tokenizer_sha256=TOKEN_ENCODING_SHA256,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.overlap_tokens,
+        lexical=BM25_SETTINGS,
+        documents={document.doc_id: document.sha256 for document in documents},
+        counts={
+            "documents": len(documents),
+            "chunks": len(contents.chunks),
+            "sentences": len(contents.sentences),
+            "skipped": skipped,
+        },
+        build_seconds=round(seconds, 3),
+    )
+
+
+def build_index(
+    corpus_dir: Path,
+    out_dir: Path,
+    encoder: Encoder,
+    settings: ChunkingSettings = ChunkingSettings(),
+    batch_size: int = 64,
+    progress: bool = False,
+) -> BuildReport:
+    """Build a complete index of corpus_dir into out_dir and report on it."""
+    started = time.perf_counter()
+    documents, skipped = load_corpus(corpus_dir)
+    if not documents:
+        raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
+    sentences, chunks = split_documents(documents, settings, progress)
+    embedding_started = time.perf_counter()
+    chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
+    sentence_vectors = encoder.encode([sentence.text for sentence in sentences], batch_size, progress)
+    embedding_seconds = time.perf_counter() - embedding_started
+    contents = IndexContents(
+        documents,
+        sentences,
+        chunks,
+        chunk_vectors,
+        sentence_vectors,
+        LexicalIndex.build([chunk.text for chunk in chunks]),
+        LexicalIndex.build([sentence.text for sentence in sentences]),
+    )
+    manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
+    manifest = write_index(out_dir, contents, manifest)
+    return BuildReport(
+        out_dir=out_dir,
+        version=manifest.version,
+        documents=len(documents),
+        chunks=len(chunks),
+        sentences=len(sentences),
+        seconds=time.perf_counter() - started,
+        embedding_seconds=embedding_seconds,
+        skipped=skipped,
+    )

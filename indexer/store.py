@@ -1,0 +1,221 @@
+"""The on-disk index: FAISS vectors, chunk and sentence store, manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import msgspec
+import numpy as np
+
+from indexer.lexical import LexicalIndex
+from indexer.types import Chunk, Document, Sentence
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNK_VECTORS = "chunks.faiss"
+SENTENCE_VECTORS = "sentences.npy"
+DOCUMENTS = "documents.json"
+CHUNKS = "chunks.json"
+SENTENCES = "sentences.json"
+CHUNK_LEXICAL = "chunks.bm25"
+SENTENCE_LEXICAL = "sentences.bm25"
+
+
+class IndexStoreError(Exception):
+    """Base class for problems with an index directory."""
+
+
+class IndexNotFound(IndexStoreError):
+    """No index at the given path."""
+
+
+class IndexCorrupt(IndexStoreError):
+    """The index files are missing, unreadable or inconsistent."""
+
+
+class IndexMismatch(IndexStoreError):
+    """The index was built with a different model or dimension than configured."""
+
+
+class Manifest(msgspec.Struct, frozen=True):
+    """What an index is and how it was built."""
+
+    format_version: int
+    version: str
+    created_at: str
+    model: str
+    dimension: int
+    metric: str
+    faiss_index: str
+    tokenizer: str
+    tokenizer_sha256: str
+    chunk_tokens: int
+    overlap_tokens: int
+    lexical: dict[str, Any]
+    documents: dict[str, str]
+    counts: dict[str, int]
+    build_seconds: float
+    files: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class IndexContents:
+    """Everything a build produces, ready to be written."""
+
+    documents: list[Document]
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    chunk_lexical: LexicalIndex
+    sentence_lexical: LexicalIndex
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_index(out_dir: Path, contents: IndexContents, manifest: Manifest) -> Manifest:
+    """Write a complete index beside out_dir, then swap it into place."""
+    if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
+        raise IndexCorrupt(f"{out_dir} exists and is not an index; refusing to overwrite it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the index from a service run as another user
+    try:
+        manifest = write_files(staging, contents, manifest)
+        swap_into_place(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def write_files(directory: Path, contents: IndexContents, manifest: Manifest) -> Manifest:
+    """Write every index file into directory; the manifest last, with checksums."""
+    ids = np.array([chunk.chunk_id for chunk in contents.chunks], dtype=np.int64)
+    vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimension))
+    vectors.add_with_ids(contents.chunk_vectors, ids)
+    faiss.write_index(vectors, str(directory / CHUNK_VECTORS))
+    np.save(directory / SENTENCE_VECTORS, contents.sentence_vectors)
+    for name, records in ((DOCUMENTS, contents.documents), (CHUNKS, contents.chunks), (SENTENCES, contents.sentences)):
+        (directory / name).write_bytes(msgspec.json.encode(records))
+    for name, lexical in ((CHUNK_LEXICAL, contents.chunk_lexical), (SENTENCE_LEXICAL, contents.sentence_lexical)):
+        (directory / name).mkdir()
+        lexical.save(directory / name)
+    checksums = {
+        path.relative_to(directory).as_posix(): file_sha256(path) for path in sorted(directory.rglob("*")) if path.is_file()
+    }
+    manifest = msgspec.structs.replace(manifest, files=checksums)
+    (directory / MANIFEST).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
+    return manifest
+
+
+def swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace out_dir with staging, keeping the old index until the new one is in place."""
+    retired = None
+    if out_dir.exists():
+        retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, retired)
+    os.replace(staging, out_dir)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of an index directory, or a clear error."""
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexNotFound(
+            f"no index at {index_dir} (missing {MANIFEST}); build one with "
+            f"`python -m indexer build CORPUS_DIR --out {index_dir}`"
+        )
+    try:
+        manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
+    except (OSError, msgspec.DecodeError) as error:
+        raise IndexCorrupt(f"unreadable manifest {path}: {error}") from error
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"index format {manifest.format_version} at {index_dir} is not supported "
+            f"(this version reads format {FORMAT_VERSION}); rebuild the index"
+        )
+    return manifest
+
+
+def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: Path) -> None:
+    """Refuse an index whose vectors came from another model or have another size."""
+    if manifest.model != model or manifest.dimension != dimension:
+        raise IndexMismatch(
+            f"index {index_dir} was built with model {manifest.model!r} "
+            f"(dimension {manifest.dimension}) but the configured model is {model!r} "
+            f"(dimension {dimension}). Rebuild it with `python -m indexer build CORPUS_DIR "
+            f"--out {index_dir} --model {model}`, or configure model {manifest.model!r}."
+        )
+
+
+class Index:
+    """A built index opened read-only."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = index_dir
+        self.manifest = read_manifest(index_dir)
+        try:
+            self.vectors = faiss.read_index(str(index_dir / CHUNK_VECTORS))
+            self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
+            documents = decode_list(index_dir / DOCUMENTS, Document)
+            self.chunks = decode_list(index_dir / CHUNKS, Chunk)
+            self.sentences = decode_list(index_dir / SENTENCES, Sentence)
+            self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)
+            self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL)
+        except (OSError, RuntimeError, ValueError, msgspec.DecodeError) as error:
+            raise IndexCorrupt(f"index {index_dir} is incomplete or corrupt: {error}") from error
+        self.documents = {document.doc_id: document for document in documents}
+        self.check_consistent()
+
+    def check_consistent(self) -> None:
+        """Counts in the files must agree with each other and with the manifest."""
+        expected = self.manifest.counts
+        actual = {
+            "documents": len(self.documents),
+            "chunks": len(self.chunks),
+            "sentences": len(self.sentences),
+        }
+        problems = [f"{name}: manifest {expected.get(name)} vs files {count}" for name, count in actual.items() if expected.get(name) != count]
+        if self.vectors.ntotal != len(self.chunks) or len(self.sentence_vectors) != len(self.sentences):
+            problems.append("vector counts differ from the chunk or sentence store")
+        if self.chunk_lexical.size != len(self.chunks) or self.sentence_lexical.size != len(self.sentences):
+            problems.append("lexical index sizes differ from the chunk or sentence store")
+        if problems:
+            raise IndexCorrupt(f"index {self.path} is inconsistent: " + "; ".join(problems))
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and chunk ids of the k nearest chunks per query."""
+        return self.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+
+    def chunk_vectors(self, chunk_ids: list[int]) -> np.ndarray:
+        """The stored vectors of the given chunks, one row each."""
+        return np.vstack([self.vectors.reconstruct(chunk_id) for chunk_id in chunk_ids])
+
+
+def decode_list(path: Path, record_type: type) -> list[Any]:
+    """Decode a JSON array of records."""
+    return msgspec.json.decode(path.read_bytes(), type=list[record_type])
+
+
+def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None) -> Index:
+    """Open an index, checking it matches the configured model when one is given."""
+    manifest = read_manifest(index_dir)
+    if model is not None and dimension is not None:
+        check_compatible(manifest, model, dimension, index_dir)
+    return Index(index_dir)

@@ -1,0 +1,49 @@
+"""Core records shared by the indexer, the service and eval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Document(msgspec.Struct, frozen=True):
+    """One corpus file: its id (path relative to the corpus), full text and metadata."""
+
+    doc_id: str
+    text: str
+    title: str
+    sha256: str
+    # Offsets index `text`; body_start skips YAML front matter so it is never chunked.
+    body_start: int = 0
+    metadata: dict[str, Any] = {}
+
+
+class Sentence(msgspec.Struct, frozen=True):
+    """A sentence of a document, with character offsets into the document text."""
+
+    sentence_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Chunk(msgspec.Struct, frozen=True):
+    """A run of whole sentences (or a piece of one long sentence) embedded as one vector."""
+
+    chunk_id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    token_count: int
+    # Ids of the sentences this chunk overlaps, in order.
+    sentence_ids: tuple[int, ...] = ()
+
+
+class Skipped(msgspec.Struct, frozen=True):
+    """A corpus file left out of the build, and why."""
+
+    path: str
+    reason: str

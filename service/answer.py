@@ -1,0 +1,85 @@
+"""Extractive answers: score the sentences of retrieved passages, quote the best."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from service.fusion import ranked
+from service.retrieval import RetrievalSettings, Retriever, check_k, check_question, fuse
+from service.types import Answer, Evidence, Passage
+
+NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How passages are found, how evidence is chosen and when to abstain."""
+
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    # Weight of the dense side when fusing sentence scores; see README "Retrieval defaults".
+    sentence_dense_weight: float = 0.7
+    # Abstain when no candidate sentence is this close to the question (cosine); see README "Abstention".
+    abstain_below: float = 0.35
+    max_evidence: int = 5
+    max_answer_sentences: int = 2
+    # A second sentence joins the answer only when it scores nearly as well as the first.
+    answer_margin: float = 0.05
+
+
+@dataclass(frozen=True)
+class ScoredSentences:
+    """Candidate sentences ranked for a question, with the best dense similarity among them."""
+
+    evidence: list[Evidence]
+    best_cosine: float
+
+
+def score_sentences(
+    retriever: Retriever, question: str, query_vector: np.ndarray, passages: list[Passage], settings: AnswerSettings
+) -> ScoredSentences:
+    """Every sentence of the passages, scored with stored vectors and the sentence BM25 index."""
+    index = retriever.index
+    sentence_ids = list(dict.fromkeys(sid for p in passages for sid in index.chunks[p.chunk_id].sentence_ids))
+    if not sentence_ids:
+        return ScoredSentences([], 0.0)
+    cosines = np.asarray(index.sentence_vectors[sentence_ids]) @ query_vector[0]
+    dense = dict(zip(sentence_ids, cosines.tolist()))
+    lexical_scores = index.sentence_lexical.scores(question)
+    lexical = {sid: float(lexical_scores[sid]) for sid in sentence_ids}
+    fusion = replace(settings.retrieval, dense_weight=settings.sentence_dense_weight)
+    evidence = [evidence_for(retriever, sid, score) for sid, score in ranked(fuse(dense, lexical, fusion), settings.max_evidence)]
+    return ScoredSentences(evidence, float(cosines.max()))
+
+
+def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Evidence:
+    """A stored sentence as Evidence with its document title."""
+    sentence = retriever.index.sentences[sentence_id]
+    title = retriever.index.documents[sentence.doc_id].title
+    return Evidence(sentence.text, sentence.doc_id, title, sentence.start, sentence.end, round(score, 6))
+
+
+def compose_answer(evidence: list[Evidence], settings: AnswerSettings) -> str:
+    """The best sentences quoted verbatim, each with its source title."""
+    best = evidence[0].score
+    chosen = [item for item in evidence[: settings.max_answer_sentences] if item.score >= best - settings.answer_margin]
+    return " ".join(f"“{item.text}” ({item.title})" for item in chosen)
+
+
+def answer_question(retriever: Retriever, question: str, k: int = 5, settings: AnswerSettings = AnswerSettings()) -> Answer:
+    """Retrieve k passages for the question and answer from their sentences, or abstain."""
+    started = time.perf_counter()
+    question = check_question(question)
+    query_vector = retriever.encode_query(question)
+    passages = retriever.passages(question, query_vector, check_k(k), settings.retrieval)
+    scored = score_sentences(retriever, question, query_vector, passages, settings)
+    abstained = not scored.evidence or scored.best_cosine < settings.abstain_below
+    return Answer(
+        answer=NO_ANSWER if abstained else compose_answer(scored.evidence, settings),
+        abstained=abstained,
+        evidence=[] if abstained else scored.evidence,
+        passages=passages,
+        took_ms=round((time.perf_counter() - started) * 1000, 3),
+    )

@@ -1,0 +1,38 @@
+"""Answer-side records: what retrieval returns and what the API sends back."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Passage(msgspec.Struct, frozen=True):
+    """A retrieved chunk with its source offsets and similarity score."""
+
+    chunk_id: int
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class Evidence(msgspec.Struct, frozen=True):
+    """A source sentence that answers the question, quoted exactly."""
+
+    text: str
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    score: float
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """An extractive answer: quoted evidence sentences, or an abstention."""
+
+    answer: str
+    abstained: bool
+    evidence: list[Evidence]
+    passages: list[Passage]
+    took_ms: float
