@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import click
+import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
 from eval.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings
-from service.retrieval import Retriever
+from service.confidence import DEFAULT_CALIBRATION
+from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever
 
 DEFAULT_SET = Path(__file__).parent / "sets" / "seed.jsonl"
 
@@ -27,21 +30,36 @@ def cli() -> None:
 @click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
 @click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
-@click.option("--abstain-below", default=AnswerSettings().abstain_below, show_default=True, type=float, help="Abstain when the best sentence scores below this.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Retrievers to use.")
+@click.option("--fusion", type=click.Choice(FUSIONS), default="convex", show_default=True, help="How hybrid mode fuses rankings.")
+@click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence [default: the calibration's threshold].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="List every question's result.")
-def run(index_dir: Path, set_path: Path, model: str, answer_k: int, abstain_below: float, as_json: bool, verbose: bool) -> None:
+def run(index_dir: Path, set_path: Path, model: str, answer_k: int, mode: str, fusion: str, abstain_below: float | None, as_json: bool, verbose: bool) -> None:
     """Evaluate an index on an eval set."""
+    settings = AnswerSettings(retrieval=RetrievalSettings(mode=mode, fusion=fusion), abstain_below=abstain_below)
     try:
         questions = load_eval_set(set_path)
         retriever = Retriever.open(index_dir, model)
-        report = evaluate(retriever, questions, answer_k, AnswerSettings(abstain_below=abstain_below))
+        report = evaluate(retriever, questions, answer_k, settings)
     except (EvalSetError, IndexStoreError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps(report_as_dict(report, verbose), indent=2, ensure_ascii=False))
     else:
         print_report(report, set_path, verbose)
+        warn_if_in_sample(set_path, settings)
+
+
+def warn_if_in_sample(set_path: Path, settings: AnswerSettings) -> None:
+    """Say so when the abstention figures come from the set the calibration was fit on."""
+    fitted_on = settings.calibration.fitted_on
+    if fitted_on.get("sha256") == hashlib.sha256(set_path.read_bytes()).hexdigest():
+        cv = settings.calibration.cross_validation
+        click.echo(
+            f"note: the abstention model was fit on this set, so its abstention figures are in-sample; "
+            f"leave-one-out: precision {cv.get('abstention_precision')}, recall {cv.get('abstention_recall')}"
+        )
 
 
 def report_as_dict(report: EvalReport, verbose: bool) -> dict:
@@ -85,3 +103,57 @@ def format_result(result: QuestionResult) -> str:
         verdict = ("ok  " if result.evidence_correct else "FAIL") + f" hit@{result.first_hit_rank or '-'}"
         verdict += " abstained" if result.abstained else ""
     return f"{result.id:<10} {verdict:<18} {result.question}\n           -> {result.first_evidence or '(no evidence)'}"
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory to serve.")
+@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions to send (JSONL eval set).")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@click.option("--requests", default=200, show_default=True, type=click.IntRange(1, 100_000), help="Requests per run.")
+@click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1,), show_default=True, help="Requests in flight (repeatable).")
+def bench(index_dir: Path, set_path: Path, model: str, requests: int, concurrencies: tuple[int, ...]) -> None:
+    """Time /ask on a real server on 127.0.0.1 against the in-process path."""
+    import asyncio
+
+    from eval import bench as timing
+
+    questions = [question.question for question in load_eval_set(set_path)]
+    click.echo(f"machine: {timing.machine_description()}")
+    retriever = Retriever.open(index_dir, model)
+    timing.time_in_process(retriever, questions, min(20, requests))  # warm-up
+    local = timing.time_in_process(retriever, questions, requests)
+    click.echo(local.line())
+    process, base = timing.start_server(index_dir, model)
+    try:
+        asyncio.run(timing.drive_http(base, questions, min(20, requests), 1))  # warm-up
+        for concurrency in concurrencies:
+            report = asyncio.run(timing.drive_http(base, questions, requests, concurrency))
+            click.echo(report.line())
+            if concurrency == 1:
+                click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.percentile(0.5) / local.percentile(0.5):.2f}")
+        click.echo(f"server RSS: {timing.server_rss_mib(process):.0f} MiB")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory built by `python -m indexer build`.")
+@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set with answerable and unanswerable questions.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CALIBRATION, show_default=True, help="Where to write the calibration.")
+def calibrate(index_dir: Path, set_path: Path, model: str, answer_k: int, out: Path) -> None:
+    """Fit the abstention model and report its leave-one-out precision and recall."""
+    from eval.calibrate import calibrate as fit_calibration
+
+    try:
+        questions = load_eval_set(set_path)
+        retriever = Retriever.open(index_dir, model)
+        calibration = fit_calibration(retriever, questions, set_path, answer_k, AnswerSettings())
+    except (EvalSetError, IndexStoreError, ModelNotFound, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    out.write_bytes(msgspec.json.format(msgspec.json.encode(calibration)) + b"\n")
+    click.echo(f"wrote {out}")
+    for name, value in calibration.cross_validation.items():
+        click.echo(f"  {name:<30}{value}")

@@ -18,8 +18,8 @@ from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
 
 # Measured on eval/sets/seed.jsonl (README, "Choosing the chunk size").
-DEFAULT_CHUNK_TOKENS = 128
-DEFAULT_OVERLAP_TOKENS = 32
+DEFAULT_CHUNK_TOKENS = 64
+DEFAULT_OVERLAP_TOKENS = 16
 
 
 class EmptyCorpus(ValueError):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, ChunkingSettings, EmptyCorpus, build_index
-from indexer.embedding import DEFAULT_MODEL, Encoder, ModelNotFound
+from indexer.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
 from indexer.store import IndexStoreError
 
 
@@ -33,7 +33,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, chunk_tokens: int, overla
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
     started = time.perf_counter()
     try:
-        encoder = Encoder(model)
+        encoder = load_encoder(model)
     except ModelNotFound as error:
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started

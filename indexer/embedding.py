@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,12 @@ class Encoder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def load_encoder(model: str = DEFAULT_MODEL) -> Encoder:
+    """One shared Encoder per model, so a process never loads the same weights twice."""
+    return Encoder(model)
 
 
 def canonical_model_name(model: str) -> str:

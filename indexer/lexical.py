@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import bm25s
@@ -64,3 +65,10 @@ class LexicalIndex:
         best = best[np.argsort(-scores[best], kind="stable")]
         best = best[scores[best] > 0]
         return best, scores[best]
+
+    def idf(self, token: str) -> float:
+        """BM25 (Lucene) inverse document frequency of a token; unseen tokens get the maximum."""
+        column = self.bm25.vocab_dict.get(token)
+        indptr = self.bm25.scores["indptr"]
+        frequency = 0 if column is None else int(indptr[column + 1] - indptr[column])
+        return math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))

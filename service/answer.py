@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from service.confidence import Calibration, answer_features, load_calibration
 from service.fusion import ranked
-from service.retrieval import RetrievalSettings, Retriever, check_k, check_question, fuse
+from service.retrieval import RetrievalSettings, Retriever, check_k, fuse
 from service.types import Answer, Evidence, Passage
 
 NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
@@ -21,11 +22,12 @@ class AnswerSettings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     # Weight of the dense side when fusing sentence scores; see README "Retrieval defaults".
     sentence_dense_weight: float = 0.7
-    # Abstain when no candidate sentence is this close to the question (cosine); see README "Abstention".
-    abstain_below: float = 0.35
+    # Abstain when the calibrated confidence is below abstain_below (None: the calibration's threshold).
+    calibration: Calibration = field(default_factory=load_calibration)
+    abstain_below: float | None = None
     max_evidence: int = 5
-    max_answer_sentences: int = 2
-    # A second sentence joins the answer only when it scores nearly as well as the first.
+    # Further sentences join the answer only when they score nearly as well as the first.
+    max_answer_sentences: int = 1
     answer_margin: float = 0.05
 
 
@@ -50,8 +52,13 @@ def score_sentences(
     lexical_scores = index.sentence_lexical.scores(question)
     lexical = {sid: float(lexical_scores[sid]) for sid in sentence_ids}
     fusion = replace(settings.retrieval, dense_weight=settings.sentence_dense_weight)
-    evidence = [evidence_for(retriever, sid, score) for sid, score in ranked(fuse(dense, lexical, fusion), settings.max_evidence)]
-    return ScoredSentences(evidence, float(cosines.max()))
+    evidence: list[Evidence] = []
+    for sentence_id, score in ranked(fuse(dense, lexical, fusion), len(sentence_ids)):
+        candidate = evidence_for(retriever, sentence_id, score)
+        # A heading repeated in the source is one quote to the reader, not two.
+        if all(candidate.text != kept.text for kept in evidence):
+            evidence.append(candidate)
+    return ScoredSentences(evidence[: settings.max_evidence], float(cosines.max()))
 
 
 def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Evidence:
@@ -68,18 +75,36 @@ def compose_answer(evidence: list[Evidence], settings: AnswerSettings) -> str:
     return " ".join(f"“{item.text}” ({item.title})" for item in chosen)
 
 
+@dataclass(frozen=True)
+class Draft:
+    """Everything found for a question before deciding whether to answer."""
+
+    passages: list[Passage]
+    evidence: list[Evidence]
+    features: dict[str, float]
+
+
+def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
+    """Retrieve passages, rank their sentences and measure the abstention features."""
+    text, query_vector = retriever.query(question)
+    passages = retriever.passages(text, query_vector, check_k(k), settings.retrieval)
+    scored = score_sentences(retriever, text, query_vector, passages, settings)
+    features = answer_features(retriever.index.sentence_lexical, text, passages, scored.best_cosine)
+    return Draft(passages, scored.evidence, features)
+
+
 def answer_question(retriever: Retriever, question: str, k: int = 5, settings: AnswerSettings = AnswerSettings()) -> Answer:
     """Retrieve k passages for the question and answer from their sentences, or abstain."""
     started = time.perf_counter()
-    question = check_question(question)
-    query_vector = retriever.encode_query(question)
-    passages = retriever.passages(question, query_vector, check_k(k), settings.retrieval)
-    scored = score_sentences(retriever, question, query_vector, passages, settings)
-    abstained = not scored.evidence or scored.best_cosine < settings.abstain_below
+    draft = draft_answer(retriever, question, k, settings)
+    confidence = settings.calibration.confidence(draft.features)
+    threshold = settings.calibration.threshold if settings.abstain_below is None else settings.abstain_below
+    abstained = not draft.evidence or confidence < threshold
     return Answer(
-        answer=NO_ANSWER if abstained else compose_answer(scored.evidence, settings),
+        answer=NO_ANSWER if abstained else compose_answer(draft.evidence, settings),
         abstained=abstained,
-        evidence=[] if abstained else scored.evidence,
-        passages=passages,
+        confidence=round(confidence, 4),
+        evidence=[] if abstained else draft.evidence,
+        passages=draft.passages,
         took_ms=round((time.perf_counter() - started) * 1000, 3),
     )

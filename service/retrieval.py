@@ -8,10 +8,11 @@ from typing import Literal
 
 import numpy as np
 
-from indexer.embedding import Encoder
+from indexer.embedding import Encoder, load_encoder
 from indexer.store import Index, open_index
 from service.errors import InvalidRequest
 from service.fusion import convex_fusion, ranked, reciprocal_rank_fusion
+from service.query import retrieval_text
 from service.types import Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -47,6 +48,10 @@ def check_question(question: str, field: str = "question") -> str:
     """The question stripped of outer whitespace, or InvalidRequest saying what is wrong."""
     if not isinstance(question, str):
         raise InvalidRequest(field, "must be a string")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidRequest(field, "must be valid Unicode text (found an unpaired surrogate)") from error
     stripped = question.strip()
     if not stripped:
         raise InvalidRequest(field, "must not be empty or only whitespace")
@@ -84,12 +89,13 @@ class Retriever:
     @classmethod
     def open(cls, index_dir: Path, model: str) -> Retriever:
         """Load the model, then the index built with it."""
-        encoder = Encoder(model)
+        encoder = load_encoder(model)
         return cls(open_index(index_dir, encoder.model_name, encoder.dimension), encoder)
 
-    def encode_query(self, question: str) -> np.ndarray:
-        """The question as a (1, dimension) unit vector."""
-        return self.encoder.encode([question])
+    def query(self, question: str) -> tuple[str, np.ndarray]:
+        """A validated question's retrieval text and its (1, dimension) unit vector."""
+        text = retrieval_text(check_question(question))
+        return text, self.encoder.encode([text])
 
     def candidate_scores(self, question: str, query_vector: np.ndarray, settings: RetrievalSettings) -> tuple[dict[int, float], dict[int, float]]:
         """Dense and lexical scores of the union of both retrievers' top candidates."""
@@ -123,5 +129,5 @@ class Retriever:
 
     def search(self, question: str, k: int = 5, settings: RetrievalSettings = RetrievalSettings()) -> list[Passage]:
         """Validated question in, the k best passages out."""
-        question = check_question(question)
-        return self.passages(question, self.encode_query(question), check_k(k), settings)
+        text, vector = self.query(question)
+        return self.passages(text, vector, check_k(k), settings)

@@ -33,6 +33,8 @@ class Answer(msgspec.Struct, frozen=True):
 
     answer: str
     abstained: bool
+    # Calibrated probability that the indexed reports answer the question.
+    confidence: float
     evidence: list[Evidence]
     passages: list[Passage]
     took_ms: float

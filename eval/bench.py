@@ -1,0 +1,129 @@
+"""Latency benchmark: the real server on 127.0.0.1 against the in-process core."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from service.answer import answer_question
+from service.retrieval import Retriever
+
+READY_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Latency figures of one run, in milliseconds."""
+
+    label: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    def percentile(self, fraction: float) -> float:
+        """Latency below which the given fraction of requests finished."""
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+    def line(self) -> str:
+        """One printable summary line."""
+        rate = self.requests / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.label:<24} n={self.requests:<5} errors={self.errors:<3} p50={self.percentile(0.5):7.2f} ms "
+            f"p95={self.percentile(0.95):7.2f} ms p99={self.percentile(0.99):7.2f} ms {rate:8.1f} req/s"
+        )
+
+
+def time_in_process(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+    """Answer the questions in a loop in this process, as the handler does."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(requests):
+        begin = time.perf_counter()
+        answer_question(retriever, questions[i % len(questions)])
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return LatencyReport("in-process", requests, 0, time.perf_counter() - started, latencies)
+
+
+async def drive_http(base: str, questions: list[str], requests: int, concurrency: int) -> LatencyReport:
+    """Send a bounded number of /ask requests with a fixed number in flight."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in counter:
+            begin = time.perf_counter()
+            try:
+                response = await client.post(f"{base}/ask", json={"question": questions[i % len(questions)]})
+                errors += response.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - begin) * 1000)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LatencyReport(f"http c={concurrency}", requests, errors, seconds, latencies)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(index_dir: Path, model: str) -> tuple[subprocess.Popen, str]:
+    """Start `python -m service` on 127.0.0.1 and wait until /ready answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not become ready: {process.stderr.read() if process.stderr else ''}")
+
+
+def server_rss_mib(process: subprocess.Popen) -> float:
+    """Resident memory of the server process, from /proc."""
+    with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine_description() -> str:
+    """CPU model and count, for the record."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{os.cpu_count()} × {model}, Python {sys.version.split()[0]}"
+
+
+def median(values: list[float]) -> float:
+    """Median, for ratios."""
+    return statistics.median(values) if values else float("nan")

@@ -1,0 +1,1 @@
+"""Extractive question answering over inspection reports, served over HTTP."""

@@ -1,0 +1,73 @@
+"""Command line that serves an index over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer.embedding import canonical_model_name
+from indexer.store import IndexNotFound, IndexStoreError, read_manifest
+from service.confidence import CalibrationError, load_calibration
+from service.settings import Settings
+
+
+@click.command()
+@click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]")
+@click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]")
+@click.option("--host", help="Interface to bind. [env IQA_HOST; default 127.0.0.1]")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on. [env IQA_PORT; default 8000]")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]")
+@click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level. [env IQA_LOG_LEVEL]")
+@click.option("--build-from", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
+def main(corpus: Path | None, **options: object) -> None:
+    """Serve extractive answers from an index built by `python -m indexer build`."""
+    try:
+        settings = Settings.from_env(**options)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    if corpus is not None:
+        build_if_missing(corpus, settings)
+    check_index(settings)
+    try:
+        load_calibration(settings.calibration)
+    except CalibrationError as error:
+        raise click.ClickException(str(error)) from error
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def check_index(settings: Settings) -> None:
+    """Fail before binding the port when the index is missing or built with another model."""
+    try:
+        manifest = read_manifest(settings.index)
+    except IndexStoreError as error:
+        raise click.ClickException(str(error)) from error
+    model = canonical_model_name(settings.model)
+    if manifest.model != model:
+        raise click.ClickException(
+            f"index {settings.index} was built with model {manifest.model!r}, not {model!r}: "
+            f"start with --model {manifest.model!r} or rebuild the index with --model {model!r}"
+        )
+
+
+def build_if_missing(corpus: Path, settings: Settings) -> None:
+    """Build an index of corpus into settings.index unless one is already there."""
+    try:
+        read_manifest(settings.index)
+        return
+    except IndexNotFound:
+        pass
+    except IndexStoreError as error:
+        raise click.ClickException(str(error)) from error
+    from indexer.build import build_index
+    from indexer.cli import print_report
+    from indexer.embedding import load_encoder
+
+    click.echo(f"No index at {settings.index}: building one from {corpus}")
+    report = build_index(corpus, settings.index, load_encoder(settings.model), progress=True)
+    print_report(report, model_seconds=0.0)

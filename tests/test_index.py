@@ -1,0 +1,88 @@
+"""A real build of the bundled corpus: offsets, manifest, vectors and clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_index
+from indexer.embedding import Encoder
+from indexer.store import MANIFEST, Index, IndexCorrupt, IndexMismatch, IndexNotFound, open_index
+from tests.conftest import CORPUS, SEED_DOC
+
+
+def test_every_chunk_and_sentence_is_an_exact_slice_of_its_source(index: Index) -> None:
+    assert index.chunks and index.sentences
+    for chunk in index.chunks:
+        source = (CORPUS / chunk.doc_id).read_text(encoding="utf-8")
+        assert source[chunk.start : chunk.end] == chunk.text
+    for sentence in index.sentences:
+        source = index.documents[sentence.doc_id].text
+        assert source[sentence.start : sentence.end] == sentence.text
+
+
+def test_chunks_respect_the_configured_token_size(index: Index) -> None:
+    limit = index.manifest.chunk_tokens
+    assert all(0 < chunk.token_count <= limit for chunk in index.chunks)
+    assert [chunk.chunk_id for chunk in index.chunks] == list(range(len(index.chunks)))
+
+
+def test_manifest_describes_the_build(index: Index, index_dir: Path) -> None:
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    assert manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["dimension"] == 384
+    assert manifest["tokenizer"] == "cl100k_base"
+    assert manifest["tokenizer_sha256"].startswith("223921b7")
+    assert manifest["chunk_tokens"] == 64 and manifest["overlap_tokens"] == 16
+    assert manifest["counts"]["chunks"] == len(index.chunks)
+    assert manifest["documents"][SEED_DOC] == index.documents[SEED_DOC].sha256
+    assert manifest["lexical"]["library"] == "bm25s"
+    assert {"chunks.faiss", "chunks.json", "sentences.npy"} <= set(manifest["files"])
+
+
+def test_stored_vectors_are_the_normalised_embeddings(index: Index, encoder: Encoder) -> None:
+    assert index.vectors.ntotal == len(index.chunks)
+    first = index.chunk_vectors([0])[0]
+    assert np.allclose(first, encoder.encode([index.chunks[0].text])[0], atol=1e-5)
+    norms = np.linalg.norm(np.asarray(index.sentence_vectors), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)
+
+
+def test_opening_with_another_model_says_what_to_do(index_dir: Path) -> None:
+    with pytest.raises(IndexMismatch, match="Rebuild it with `python -m indexer build") as error:
+        open_index(index_dir, "sentence-transformers/all-mpnet-base-v2", 768)
+    assert "all-MiniLM-L6-v2" in str(error.value)
+    with pytest.raises(IndexMismatch, match="dimension 384"):
+        open_index(index_dir, "sentence-transformers/all-MiniLM-L6-v2", 512)
+
+
+def test_missing_and_corrupt_indexes_are_clear_errors(index_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound, match="python -m indexer build"):
+        open_index(tmp_path / "none")
+    broken = tmp_path / "broken"
+    shutil.copytree(index_dir, broken)
+    (broken / "chunks.json").write_text("[not json")
+    with pytest.raises(IndexCorrupt, match="incomplete or corrupt"):
+        open_index(broken)
+    (broken / MANIFEST).write_text("{")
+    with pytest.raises(IndexCorrupt, match="unreadable manifest"):
+        open_index(broken)
+
+
+def test_rebuild_replaces_an_index_but_never_other_files(encoder: Encoder, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    first = build_index(CORPUS, out, encoder)
+    second = build_index(CORPUS, out, encoder)
+    assert open_index(out).manifest.version == second.version
+    assert first.chunks == second.chunks
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no staging leftovers
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(IndexCorrupt, match="refusing to overwrite"):
+        build_index(CORPUS, precious, encoder)
+    assert (precious / "notes.txt").read_text() == "keep me"

@@ -1,0 +1,88 @@
+"""The loader reads .txt and .md with metadata, and skips bad files with a reason."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from indexer.loading import load_corpus
+from tests.conftest import CORPUS, ROOT, SEED_DOC
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_bundled_statement_loads_with_its_sidecar_metadata() -> None:
+    documents, skipped = load_corpus(CORPUS)
+    assert skipped == []
+    [document] = documents
+    assert document.doc_id == SEED_DOC
+    assert document.metadata["inspector"] == "Matt Parr"
+    assert document.metadata["publisher"] == "HMIC"
+    assert document.metadata["force"] == "Metropolitan Police Service"
+    assert document.metadata["year"] == 2017
+    assert document.metadata["document_type"] == "PEEL inspection statement"
+    assert document.title.startswith("HMIC concerned about several aspects")
+    raw = (CORPUS / SEED_DOC).read_bytes()
+    assert document.text.encode("utf-8") == raw
+    assert document.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_bundled_statement_is_byte_for_byte_the_shared_original() -> None:
+    shared = ROOT.parent / "shared" / "corpus" / SEED_DOC
+    if not shared.exists():
+        pytest.skip("../shared is not beside this checkout")
+    assert (CORPUS / SEED_DOC).read_bytes() == shared.read_bytes()
+
+
+def test_markdown_front_matter_gives_metadata_and_is_not_body(tmp_path: Path) -> None:
+    text = "---\ntitle: Vetting review\nforce: Kent Police\ndate: 2019-05-01\n---\n# Heading\n\nVetting is late.\n"
+    write(tmp_path / "reports" / "kent.md", text)
+    [document], _ = load_corpus(tmp_path)
+    assert document.doc_id == "reports/kent.md"
+    assert document.title == "Vetting review"
+    assert document.metadata == {"title": "Vetting review", "force": "Kent Police", "date": "2019-05-01"}
+    assert document.text == text
+    assert document.text[document.body_start :].startswith("# Heading")
+
+
+def test_markdown_title_falls_back_to_first_heading(tmp_path: Path) -> None:
+    write(tmp_path / "a.md", "Intro line\n\n## Findings on custody\n\nText.\n")
+    [document], _ = load_corpus(tmp_path)
+    assert document.title == "Findings on custody"
+
+
+def test_bad_and_odd_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    write(tmp_path / "good.txt", "The force needs to improve its vetting.")
+    write(tmp_path / "empty.txt", "  \n")
+    write(tmp_path / "binary.txt", b"abc\x00def")
+    write(tmp_path / "latin1.txt", "caf\u00e9".encode("latin-1"))
+    write(tmp_path / "image.png", b"\x89PNG")
+    write(tmp_path / "bad-front.md", "---\n: [unclosed\n---\nBody.\n")
+    write(tmp_path / ".hidden.txt", "ignored entirely")
+    outside = write(tmp_path.parent / f"{tmp_path.name}-outside.txt", "secret")
+    os.symlink(outside, tmp_path / "link.txt")
+    documents, skipped = load_corpus(tmp_path)
+    assert [d.doc_id for d in documents] == ["good.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "unsupported file type" in reasons["image.png"]
+    assert "front matter" in reasons["bad-front.md"]
+    assert "outside the corpus" in reasons["link.txt"]
+    assert ".hidden.txt" not in reasons
+
+
+def test_missing_corpus_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="corpus directory not found"):
+        load_corpus(tmp_path / "nope")

@@ -1,0 +1,57 @@
+"""The retrieval core answers known questions from the real index, in every mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.answer import NO_ANSWER, answer_question
+from service.errors import InvalidRequest
+from service.retrieval import RetrievalSettings, Retriever
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_each_mode_finds_the_vetting_passage(retriever: Retriever, mode: str) -> None:
+    passages = retriever.search("Does the force's vetting comply with national policy?", 3, RetrievalSettings(mode=mode))
+    assert any("vetting" in p.text for p in passages)
+    assert len(passages) == 3
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+
+
+def test_rrf_fusion_is_selectable(retriever: Retriever) -> None:
+    passages = retriever.search("shortage of trained detectives", 2, RetrievalSettings(fusion="rrf"))
+    assert "detectives" in passages[0].text
+
+
+def test_lexical_mode_returns_nothing_for_unknown_words(retriever: Retriever) -> None:
+    assert retriever.search("zyxwv qwerty", 5, RetrievalSettings(mode="lexical")) == []
+
+
+def test_answer_quotes_the_vetting_sentence(retriever: Retriever, seed_text: str) -> None:
+    answer = answer_question(retriever, "What did the inspector say about vetting?")
+    assert not answer.abstained
+    best = answer.evidence[0]
+    assert "improve its vetting, which does not comply with national policy" in best.text
+    assert seed_text[best.start : best.end] == best.text
+    assert best.text in answer.answer
+    assert answer.took_ms > 0
+
+
+def test_answer_abstains_on_an_unrelated_question(retriever: Retriever) -> None:
+    answer = answer_question(retriever, "What is a good recipe for chocolate cake?")
+    assert answer.abstained
+    assert answer.answer == NO_ANSWER
+    assert answer.evidence == []
+
+
+@pytest.mark.parametrize("question", ["", "   \n", "x" * 2001])
+def test_bad_questions_raise_invalid_request(retriever: Retriever, question: str) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        answer_question(retriever, question)
+    assert error.value.field == "question"
+
+
+def test_bad_settings_raise_invalid_request() -> None:
+    with pytest.raises(InvalidRequest, match="mode"):
+        RetrievalSettings(mode="semantic")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest, match="dense_weight"):
+        RetrievalSettings(dense_weight=1.5)

@@ -1,0 +1,83 @@
+"""The service as users run it: a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early: {process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"server not ready within {STARTUP_SECONDS} s")
+
+
+@pytest.fixture(scope="module")
+def server(index_dir: Path) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    # IQA_PORT=1 in the environment must lose to the --port flag.
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "IQA_PORT": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_real_server_answers_over_http(server: str) -> None:
+    response = httpx.post(f"{server}/ask", json={"question": "Are there enough trained detectives?"}, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert not body["abstained"]
+    assert "shortage of trained detectives" in body["evidence"][0]["text"]
+
+
+def test_real_server_rejects_bad_input_with_400(server: str) -> None:
+    response = httpx.post(f"{server}/ask", content=b"{oops", headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 400
+
+
+def test_service_refuses_a_missing_index_with_a_clear_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--index", str(tmp_path / "none"), "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "no index at" in result.stderr and "python -m indexer build" in result.stderr
+
+
+def test_service_refuses_an_index_built_with_another_model(index_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--index", str(index_dir), "--model", "some/other-model", "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "was built with model" in result.stderr

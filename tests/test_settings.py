@@ -1,0 +1,22 @@
+"""Settings come from defaults, then IQA_* variables, then explicit flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings
+
+
+def test_env_overrides_defaults_and_flags_override_env() -> None:
+    env = {"IQA_INDEX": "/srv/index", "IQA_PORT": "9000", "IQA_ABSTAIN_BELOW": "0.5"}
+    settings = Settings.from_env(env)
+    assert settings.index == Path("/srv/index") and settings.port == 9000 and settings.abstain_below == 0.5
+    assert Settings.from_env(env, port=8001, host=None).port == 8001
+    assert Settings.from_env({}).host == "127.0.0.1"
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="IQA_PORT='eighty'"):
+        Settings.from_env({"IQA_PORT": "eighty"})
