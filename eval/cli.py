@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import click
@@ -15,9 +16,12 @@ from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings
 from service.confidence import DEFAULT_CALIBRATION
-from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever
+from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever, default_weights
 
 DEFAULT_SET = Path(__file__).parent / "sets" / "seed.jsonl"
+# Chosen on the SciFact train split; see eval/reports/.
+BEIR_CHUNK_TOKENS = 256
+BEIR_OVERLAP_TOKENS = 64
 
 
 @click.group()
@@ -64,7 +68,7 @@ def warn_if_in_sample(set_path: Path, settings: AnswerSettings) -> None:
 
 def report_as_dict(report: EvalReport, verbose: bool) -> dict:
     """JSON-ready report; per-question rows only when verbose."""
-    data: dict = {"metrics": report.metrics}
+    data: dict = {"metrics": report.metrics, "sections": report.sections}
     if verbose:
         data["questions"] = [question_row(result) for result in report.results]
     return data
@@ -85,11 +89,13 @@ def question_row(result: QuestionResult) -> dict:
 
 def print_report(report: EvalReport, set_path: Path, verbose: bool) -> None:
     """Metrics as an aligned table, then per-question lines when verbose."""
-    metrics = report.metrics
-    click.echo(f"{set_path.name}: {metrics['questions']} questions, {metrics['answerable']} answerable")
-    for name, value in metrics.items():
+    columns = {"all": report.metrics, **report.sections}
+    counts = ", ".join(f"{name} {m['questions']:.0f} ({m['answerable']:.0f} answerable)" for name, m in columns.items())
+    click.echo(f"{set_path.name}: {counts}")
+    click.echo(f"  {'':<22}" + "".join(f"{name:>13}" for name in columns))
+    for name in report.metrics:
         if name not in ("questions", "answerable"):
-            click.echo(f"  {name:<22}{value:.3f}")
+            click.echo(f"  {name:<22}" + "".join(f"{m[name]:>13.3f}" for m in columns.values()))
     if verbose:
         for result in report.results:
             click.echo(format_result(result))
@@ -157,3 +163,80 @@ def calibrate(index_dir: Path, set_path: Path, model: str, answer_k: int, out: P
     click.echo(f"wrote {out}")
     for name, value in calibration.cross_validation.items():
         click.echo(f"  {name:<30}{value}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", show_default=True, help="Which qrels to score.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Retrievers to use.")
+@click.option("--fusion", type=click.Choice(FUSIONS), default="convex", show_default=True, help="How hybrid mode fuses rankings.")
+@click.option("--weights", "weight_overrides", default="", help="Fusion weights to change, e.g. 'chunk_dense=1,sentence_dense=0'.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
+@click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, chunk_tokens: int, overlap_tokens: int, cache: Path, as_json: bool) -> None:
+    """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
+    from eval.beir import CHUNK_DEPTH, BeirError, run_beir
+    from indexer.build import BuildSettings
+    from indexer.embedding import load_encoder
+
+    if overlap_tokens >= chunk_tokens:
+        raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
+    started = time.perf_counter()
+    try:
+        retrieval = RetrievalSettings(mode=mode, fusion=fusion, weights=parse_weights(weight_overrides), depth=CHUNK_DEPTH)
+        result = run_beir(dataset, split, load_encoder(model), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json)
+    except (BeirError, IndexStoreError, ModelNotFound, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    metrics = result.metrics | {"seconds": round(time.perf_counter() - started, 1)}
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{dataset.name} {split}, {mode}{' (' + fusion + ')' if mode == 'hybrid' else ''}, weights {retrieval.weights}: {metrics['queries']} queries")
+    for name in ("ndcg@10", "mrr@10", "recall@10", "recall@100"):
+        click.echo(f"  {name:<12}{metrics[name]:.4f}")
+    click.echo(f"  seconds     {metrics['seconds']}")
+
+
+def parse_weights(overrides: str) -> dict[str, float]:
+    """The default fusion weights with 'name=value,...' overrides applied."""
+    weights = default_weights()
+    for item in filter(None, (part.strip() for part in overrides.split(","))):
+        name, _, value = item.partition("=")
+        if name not in weights:
+            raise click.BadParameter(f"unknown weight {name!r}; known: {', '.join(weights)}", param_hint="--weights")
+        try:
+            weights[name] = float(value)
+        except ValueError as error:
+            raise click.BadParameter(f"{item!r} is not name=number", param_hint="--weights") from error
+    return weights
+
+
+@cli.command()
+@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set (ignored with --beir).")
+@click.option("--corpus", default=Path("corpus"), show_default=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Corpus the eval set asks about; indexed once per chunk size.")
+@click.option("--beir", "dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Compare on this BEIR dataset instead of an eval set.")
+@click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", show_default=True, help="BEIR qrels to score.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Markdown report to write; the PNG plot goes beside it.")
+def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, model: str, cache: Path, out: Path) -> None:
+    """Run dense, lexical and hybrid variants and chunk sizes; write a report with a plot and tests."""
+    from eval import compare as comparison
+    from indexer.build import BuildSettings
+    from indexer.embedding import load_encoder
+
+    encoder = load_encoder(model)
+    if dataset is not None:
+        outcomes = comparison.compare_beir(dataset, split, encoder, comparison.beir_configs(BuildSettings(BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS)), cache)
+        notes = [f"Dataset `{dataset.name}`, split `{split}`: {outcomes[0].metrics['queries']:.0f} queries. A document scores its best chunk's fused score."]
+        comparison.write_report(outcomes, out, f"{dataset.name} ({split})", ["ndcg@10", "mrr@10", "recall@10", "recall@100"], "nDCG@10", comparison.beir_labels(dataset), notes)
+    else:
+        questions = load_eval_set(set_path)
+        outcomes = comparison.compare_seed(corpus, questions, encoder, comparison.seed_configs())
+        notes = [f"Eval set `{set_path.name}` over `{corpus}`; abstention uses the shipped calibration (fit on this set, so in-sample)."]
+        names = ["hit@1", "hit@3", "mrr@10", "recall@5", "answer_accuracy@1", "abstention_precision", "abstention_recall"]
+        comparison.write_report(outcomes, out, f"{set_path.stem} eval set", names, "passage RR@10", {q.id: q.question for q in questions}, notes)
+    click.echo(f"wrote {out} and {out.with_suffix('.png')}")

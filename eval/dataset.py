@@ -26,6 +26,8 @@ class EvalQuestion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str
     question: str
     answers: list[GoldAnswer]
+    # Sections of a set, e.g. "far-wording": no content word shared with the answer sentence.
+    tags: list[str] = []
 
     @property
     def answerable(self) -> bool:

@@ -6,7 +6,8 @@ the gold answers that the i-th retrieved item overlaps (empty when it matches no
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 
 Ranking = Sequence[Collection[int]]
 
@@ -48,3 +49,17 @@ def abstention_recall(abstained: Sequence[bool], answerable: Sequence[bool]) -> 
     correct = sum(1 for a, ok in zip(abstained, answerable, strict=True) if a and not ok)
     unanswerable = sum(1 for ok in answerable if not ok)
     return correct / unanswerable if unanswerable else 0.0
+
+
+def ndcg_at_k(ranked: Sequence[str], relevance: Mapping[str, int], k: int) -> float:
+    """nDCG@k = DCG@k / IDCG@k with DCG@k = sum over ranks i <= k of rel_i / log2(i + 1) (trec_eval's gain)."""
+    dcg = sum(relevance.get(item, 0) / math.log2(rank + 1) for rank, item in enumerate(ranked[:k], start=1))
+    ideal = sorted((grade for grade in relevance.values() if grade > 0), reverse=True)[:k]
+    idcg = sum(grade / math.log2(rank + 1) for rank, grade in enumerate(ideal, start=1))
+    return dcg / idcg if idcg else 0.0
+
+
+def as_ranking(ranked: Sequence[str], relevance: Mapping[str, int]) -> list[frozenset[int]]:
+    """Ranked ids as match sets over the relevant ids (numbered in sorted order), for the metrics above."""
+    relevant = {item: number for number, item in enumerate(sorted(i for i, grade in relevance.items() if grade > 0))}
+    return [frozenset({relevant[item]}) if item in relevant else frozenset() for item in ranked]

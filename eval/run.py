@@ -25,6 +25,7 @@ class QuestionResult:
 
     id: str
     question: str
+    tags: list[str]
     answerable: bool
     gold_count: int
     ranking: list[frozenset[int]]
@@ -44,6 +45,8 @@ class EvalReport:
 
     metrics: dict[str, float]
     results: list[QuestionResult] = field(default_factory=list)
+    # Metrics per section: "main" (untagged questions) and one per tag.
+    sections: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def evaluate_question(
@@ -57,6 +60,7 @@ def evaluate_question(
     return QuestionResult(
         id=question.id,
         question=question.question,
+        tags=question.tags,
         answerable=question.answerable,
         gold_count=len(gold),
         ranking=[matched_answers(p.doc_id, p.start, p.end, gold) for p in passages],
@@ -90,4 +94,14 @@ def evaluate(
 ) -> EvalReport:
     """Score every question of an eval set against an opened retriever."""
     results = [evaluate_question(retriever, question, answer_k, settings) for question in questions]
-    return EvalReport(summarize(results), results)
+    return EvalReport(summarize(results), results, sections_of(results))
+
+
+def sections_of(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
+    """Metrics of the untagged questions ("main") and of each tag, when a set has tags."""
+    tags = sorted({tag for result in results for tag in result.tags})
+    if not tags:
+        return {}
+    sections = {"main": summarize([r for r in results if not r.tags])}
+    sections.update({tag: summarize([r for r in results if tag in r.tags]) for tag in tags})
+    return sections

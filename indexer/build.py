@@ -27,7 +27,7 @@ class EmptyCorpus(ValueError):
 
 
 @dataclass(frozen=True)
-class ChunkingSettings:
+class BuildSettings:
     """How documents are cut into chunks."""
 
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
@@ -54,7 +54,7 @@ class BuildReport:
 
 
 def split_documents(
-    documents: list[Document], settings: ChunkingSettings, progress: bool = False
+    documents: list[Document], settings: BuildSettings, progress: bool = False
 ) -> tuple[list[Sentence], list[Chunk]]:
     """Sentences and chunks of every document, with corpus-wide ids."""
     sentences: list[Sentence] = []
@@ -80,7 +80,7 @@ def split_documents(
     return sentences, chunks
 
 
-def build_version(documents: list[Document], model: str, settings: ChunkingSettings, now: datetime) -> str:
+def build_version(documents: list[Document], model: str, settings: BuildSettings, now: datetime) -> str:
     """A version id: build time plus a hash of what went into the index."""
     digest = hashlib.sha256(f"{model}|{settings}".encode())
     for document in documents:
@@ -93,7 +93,7 @@ def describe_build(
     contents: IndexContents,
     skipped: int,
     encoder: Encoder,
-    settings: ChunkingSettings,
+    settings: BuildSettings,
     seconds: float,
 ) -> Manifest:
     """The manifest for a build (file checksums are added when written)."""
@@ -126,8 +126,8 @@ def build_index(
     corpus_dir: Path,
     out_dir: Path,
     encoder: Encoder,
-    settings: ChunkingSettings = ChunkingSettings(),
-    batch_size: int = 64,
+    settings: BuildSettings = BuildSettings(),
+    batch_size: int = 32,
     progress: bool = False,
 ) -> BuildReport:
     """Build a complete index of corpus_dir into out_dir and report on it."""
@@ -135,6 +135,22 @@ def build_index(
     documents, skipped = load_corpus(corpus_dir)
     if not documents:
         raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
+    return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started)
+
+
+def build_from_documents(
+    documents: list[Document],
+    out_dir: Path,
+    encoder: Encoder,
+    settings: BuildSettings = BuildSettings(),
+    batch_size: int = 32,
+    progress: bool = False,
+    skipped: list[Skipped] | None = None,
+    started: float | None = None,
+) -> BuildReport:
+    """Split, embed and write already-loaded documents as an index in out_dir."""
+    started = time.perf_counter() if started is None else started
+    skipped = skipped or []
     sentences, chunks = split_documents(documents, settings, progress)
     embedding_started = time.perf_counter()
     chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
@@ -148,6 +164,7 @@ def build_index(
         sentence_vectors,
         LexicalIndex.build([chunk.text for chunk in chunks]),
         LexicalIndex.build([sentence.text for sentence in sentences]),
+        LexicalIndex.build([document.text[document.body_start :] for document in documents]),
     )
     manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
     manifest = write_index(out_dir, contents, manifest)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, ChunkingSettings, EmptyCorpus, build_index
+from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
 from indexer.store import IndexStoreError
 
@@ -38,7 +38,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, chunk_tokens: int, overla
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started
     try:
-        report = build_index(corpus_dir, out_dir, encoder, ChunkingSettings(chunk_tokens, overlap_tokens), batch_size, progress)
+        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     print_report(report, model_seconds)

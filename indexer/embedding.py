@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -90,3 +91,43 @@ def canonical_model_name(model: str) -> str:
         if Path(model).expanduser().resolve() == path.resolve():
             return name
     return model
+
+
+class CachedEncoder:
+    """An Encoder whose vectors are kept on disk by model and text hash, so re-embedding is free."""
+
+    def __init__(self, encoder: Encoder, cache_dir: Path) -> None:
+        self.encoder = encoder
+        self.model_name = encoder.model_name
+        self.dimension = encoder.dimension
+        self.max_seq_length = encoder.max_seq_length
+        slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in encoder.model_name)
+        self.path = cache_dir / f"{slug}.npz"
+        self.vectors: dict[bytes, np.ndarray] = {}
+        if self.path.is_file():
+            with np.load(self.path) as stored:
+                self.vectors = dict(zip((bytes(key) for key in stored["keys"]), stored["vectors"]))
+
+    def key(self, text: str) -> bytes:
+        """The cache key of a text for this model."""
+        return hashlib.sha256(f"{self.model_name}\x00{text}".encode()).digest()
+
+    def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Vectors for texts, embedding only those not seen before and saving them."""
+        keys = [self.key(text) for text in texts]
+        missing = list(dict.fromkeys(key_text for key_text in zip(keys, texts) if key_text[0] not in self.vectors))
+        if missing:
+            fresh = self.encoder.encode([text for _, text in missing], batch_size, progress)
+            self.vectors.update(zip((key for key, _ in missing), fresh))
+            self.save()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self.vectors[key] for key in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        """Write the cache atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial.npz")
+        keys = np.frombuffer(b"".join(self.vectors), dtype=np.uint8).reshape(-1, 32)
+        np.savez(partial, keys=keys, vectors=np.vstack(list(self.vectors.values())))
+        os.replace(partial, self.path)

@@ -17,7 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex
 from indexer.types import Chunk, Document, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNK_VECTORS = "chunks.faiss"
 SENTENCE_VECTORS = "sentences.npy"
@@ -26,6 +26,7 @@ CHUNKS = "chunks.json"
 SENTENCES = "sentences.json"
 CHUNK_LEXICAL = "chunks.bm25"
 SENTENCE_LEXICAL = "sentences.bm25"
+DOCUMENT_LEXICAL = "documents.bm25"
 
 
 class IndexStoreError(Exception):
@@ -76,6 +77,7 @@ class IndexContents:
     sentence_vectors: np.ndarray
     chunk_lexical: LexicalIndex
     sentence_lexical: LexicalIndex
+    document_lexical: LexicalIndex
 
 
 def file_sha256(path: Path) -> str:
@@ -111,7 +113,12 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     np.save(directory / SENTENCE_VECTORS, contents.sentence_vectors)
     for name, records in ((DOCUMENTS, contents.documents), (CHUNKS, contents.chunks), (SENTENCES, contents.sentences)):
         (directory / name).write_bytes(msgspec.json.encode(records))
-    for name, lexical in ((CHUNK_LEXICAL, contents.chunk_lexical), (SENTENCE_LEXICAL, contents.sentence_lexical)):
+    lexical_indexes = (
+        (CHUNK_LEXICAL, contents.chunk_lexical),
+        (SENTENCE_LEXICAL, contents.sentence_lexical),
+        (DOCUMENT_LEXICAL, contents.document_lexical),
+    )
+    for name, lexical in lexical_indexes:
         (directory / name).mkdir()
         lexical.save(directory / name)
     checksums = {
@@ -178,9 +185,16 @@ class Index:
             self.sentences = decode_list(index_dir / SENTENCES, Sentence)
             self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)
             self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL)
+            self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL)
         except (OSError, RuntimeError, ValueError, msgspec.DecodeError) as error:
             raise IndexCorrupt(f"index {index_dir} is incomplete or corrupt: {error}") from error
         self.documents = {document.doc_id: document for document in documents}
+        # Positions in the document BM25 index and the chunks that hold each sentence.
+        self.document_positions = {document.doc_id: position for position, document in enumerate(documents)}
+        self.sentence_chunks: dict[int, list[int]] = {}
+        for chunk in self.chunks:
+            for sentence_id in chunk.sentence_ids:
+                self.sentence_chunks.setdefault(sentence_id, []).append(chunk.chunk_id)
         self.check_consistent()
 
     def check_consistent(self) -> None:
@@ -194,7 +208,8 @@ class Index:
         problems = [f"{name}: manifest {expected.get(name)} vs files {count}" for name, count in actual.items() if expected.get(name) != count]
         if self.vectors.ntotal != len(self.chunks) or len(self.sentence_vectors) != len(self.sentences):
             problems.append("vector counts differ from the chunk or sentence store")
-        if self.chunk_lexical.size != len(self.chunks) or self.sentence_lexical.size != len(self.sentences):
+        sizes = (self.chunk_lexical.size, self.sentence_lexical.size, self.document_lexical.size)
+        if sizes != (len(self.chunks), len(self.sentences), len(self.documents)):
             problems.append("lexical index sizes differ from the chunk or sentence store")
         if problems:
             raise IndexCorrupt(f"index {self.path} is inconsistent: " + "; ".join(problems))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-
-import numpy as np
+from dataclasses import dataclass, field
 
 from service.confidence import Calibration, answer_features, load_calibration
-from service.fusion import ranked
-from service.retrieval import RetrievalSettings, Retriever, check_k, fuse
+from service.fusion import fuse_scores, ranked
+from service.retrieval import QueryScores, RetrievalSettings, Retriever, check_k
 from service.types import Answer, Evidence, Passage
 
 NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
@@ -20,8 +18,6 @@ class AnswerSettings:
     """How passages are found, how evidence is chosen and when to abstain."""
 
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-    # Weight of the dense side when fusing sentence scores; see README "Retrieval defaults".
-    sentence_dense_weight: float = 0.7
     # Abstain when the calibrated confidence is below abstain_below (None: the calibration's threshold).
     calibration: Calibration = field(default_factory=load_calibration)
     abstain_below: float | None = None
@@ -39,26 +35,38 @@ class ScoredSentences:
     best_cosine: float
 
 
+def sentence_features(retriever: Retriever, text: str, sentence_ids: list[int], scores: QueryScores, mode: str) -> dict[str, dict[int, float]]:
+    """Dense and BM25 scores of the candidate sentences, as the mode allows."""
+    features: dict[str, dict[int, float]] = {}
+    if mode != "lexical":
+        features["dense"] = {sid: float(scores.sentence_dense[sid]) for sid in sentence_ids}
+    if mode != "dense":
+        lexical = retriever.index.sentence_lexical.scores(text)
+        features["lexical"] = {sid: float(lexical[sid]) for sid in sentence_ids}
+    return features
+
+
 def score_sentences(
-    retriever: Retriever, question: str, query_vector: np.ndarray, passages: list[Passage], settings: AnswerSettings
+    retriever: Retriever, text: str, passages: list[Passage], scores: QueryScores, settings: AnswerSettings
 ) -> ScoredSentences:
-    """Every sentence of the passages, scored with stored vectors and the sentence BM25 index."""
+    """Every sentence of the passages, ranked by fused dense and BM25 scores, repeats dropped."""
     index = retriever.index
     sentence_ids = list(dict.fromkeys(sid for p in passages for sid in index.chunks[p.chunk_id].sentence_ids))
     if not sentence_ids:
         return ScoredSentences([], 0.0)
-    cosines = np.asarray(index.sentence_vectors[sentence_ids]) @ query_vector[0]
-    dense = dict(zip(sentence_ids, cosines.tolist()))
-    lexical_scores = index.sentence_lexical.scores(question)
-    lexical = {sid: float(lexical_scores[sid]) for sid in sentence_ids}
-    fusion = replace(settings.retrieval, dense_weight=settings.sentence_dense_weight)
+    retrieval = settings.retrieval
+    features = sentence_features(retriever, text, sentence_ids, scores, retrieval.mode)
+    # Sentences get the passages' dense:lexical balance.
+    weights = {"dense": retrieval.dense_share, "lexical": 1 - retrieval.dense_share}
+    fused = fuse_scores(features, weights, retrieval.fusion, retrieval.rrf_k)
     evidence: list[Evidence] = []
-    for sentence_id, score in ranked(fuse(dense, lexical, fusion), len(sentence_ids)):
+    for sentence_id, score in ranked(fused, len(sentence_ids)):
         candidate = evidence_for(retriever, sentence_id, score)
         # A heading repeated in the source is one quote to the reader, not two.
         if all(candidate.text != kept.text for kept in evidence):
             evidence.append(candidate)
-    return ScoredSentences(evidence[: settings.max_evidence], float(cosines.max()))
+    best_cosine = max(float(scores.sentence_dense[sid]) for sid in sentence_ids)
+    return ScoredSentences(evidence[: settings.max_evidence], best_cosine)
 
 
 def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Evidence:
@@ -87,8 +95,9 @@ class Draft:
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
     """Retrieve passages, rank their sentences and measure the abstention features."""
     text, query_vector = retriever.query(question)
-    passages = retriever.passages(text, query_vector, check_k(k), settings.retrieval)
-    scored = score_sentences(retriever, text, query_vector, passages, settings)
+    scores = retriever.query_scores(text, query_vector, settings.retrieval)
+    passages = retriever.passages(text, query_vector, check_k(k), settings.retrieval, scores)
+    scored = score_sentences(retriever, text, passages, scores, settings)
     features = answer_features(retriever.index.sentence_lexical, text, passages, scored.best_cosine)
     return Draft(passages, scored.evidence, features)
 

@@ -1,4 +1,4 @@
-"""Rank fusion of dense and lexical candidates, as pure functions over {id: score}."""
+"""Rank fusion of several retrievers' scores, as pure functions over {id: score}."""
 
 from __future__ import annotations
 
@@ -24,15 +24,27 @@ def min_max(scores: Mapping[int, float]) -> dict[int, float]:
     return {item: (score - low) / (high - low) for item, score in scores.items()}
 
 
-def convex_fusion(dense: Mapping[int, float], lexical: Mapping[int, float], dense_weight: float) -> dict[int, float]:
-    """w * minmax(dense) + (1 - w) * minmax(lexical); an item missing from one side scores 0 there."""
-    if not 0.0 <= dense_weight <= 1.0:
-        raise ValueError(f"dense_weight must be in [0, 1], got {dense_weight}")
-    dense_norm, lexical_norm = min_max(dense), min_max(lexical)
-    return {
-        item: dense_weight * dense_norm.get(item, 0.0) + (1 - dense_weight) * lexical_norm.get(item, 0.0)
-        for item in dense_norm.keys() | lexical_norm.keys()
-    }
+def convex_fusion(features: Mapping[str, Mapping[int, float]], weights: Mapping[str, float]) -> dict[int, float]:
+    """sum over features f of w_f * minmax(s_f)(d), the weights rescaled to sum to 1; a missing score counts 0."""
+    total = sum(weights[name] for name in features)
+    if total <= 0:
+        raise ValueError("fusion weights of the features used must not all be zero")
+    fused: dict[int, float] = {}
+    for name, scores in features.items():
+        weight = weights[name] / total
+        for item, normalised in min_max(scores).items():
+            fused[item] = fused.get(item, 0.0) + weight * normalised
+    return fused
+
+
+def fuse_scores(
+    features: Mapping[str, Mapping[int, float]], weights: Mapping[str, float], method: str = "convex", rrf_k: int = 60
+) -> dict[int, float]:
+    """Convex fusion with the weights, or RRF over each feature's ranking (a score of exactly 0, no BM25 match, is unranked)."""
+    if method == "rrf":
+        rankings = [[item for item, score in ranked(scores, len(scores)) if score != 0] for scores in features.values()]
+        return reciprocal_rank_fusion(rankings, rrf_k)
+    return convex_fusion(features, weights)
 
 
 def ranked(scores: Mapping[int, float], k: int) -> list[tuple[int, float]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,7 @@ import numpy as np
 from indexer.embedding import Encoder, load_encoder
 from indexer.store import Index, open_index
 from service.errors import InvalidRequest
-from service.fusion import convex_fusion, ranked, reciprocal_rank_fusion
+from service.fusion import fuse_scores, ranked
 from service.query import retrieval_text
 from service.types import Passage
 
@@ -21,16 +21,22 @@ Mode = Literal["dense", "lexical", "hybrid"]
 Fusion = Literal["convex", "rrf"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 FUSIONS: tuple[str, ...] = ("convex", "rrf")
+DENSE_FEATURES = ("chunk_dense", "sentence_dense")
+LEXICAL_FEATURES = ("chunk_lexical", "document_lexical")
+
+
+def default_weights() -> dict[str, float]:
+    """Convex fusion weights, chosen on the SciFact train split (eval/reports/scifact.md)."""
+    return {"chunk_dense": 0.2, "sentence_dense": 0.5, "chunk_lexical": 0.1, "document_lexical": 0.2}
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Which retrievers run and how their rankings are fused."""
+    """Which retrievers run and how their scores are fused."""
 
     mode: Mode = "hybrid"
     fusion: Fusion = "convex"
-    # Weight of the dense side in convex fusion; see README "Retrieval defaults".
-    dense_weight: float = 0.5
+    weights: dict[str, float] = field(default_factory=default_weights)
     rrf_k: int = 60
     # Candidates each retriever contributes before fusion.
     depth: int = 100
@@ -40,8 +46,13 @@ class RetrievalSettings:
             raise InvalidRequest("mode", f"must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.fusion not in FUSIONS:
             raise InvalidRequest("fusion", f"must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise InvalidRequest("dense_weight", f"must be in [0, 1], got {self.dense_weight}")
+        if set(self.weights) != set(DENSE_FEATURES + LEXICAL_FEATURES) or min(self.weights.values()) < 0:
+            raise InvalidRequest("weights", f"must give a non-negative weight to each of {', '.join(DENSE_FEATURES + LEXICAL_FEATURES)}")
+
+    @property
+    def dense_share(self) -> float:
+        """The weight of the dense features against the lexical ones."""
+        return sum(self.weights[name] for name in DENSE_FEATURES) / sum(self.weights.values())
 
 
 def check_question(question: str, field: str = "question") -> str:
@@ -67,16 +78,19 @@ def check_k(k: int, field: str = "k") -> int:
     return k
 
 
-def fuse(dense: dict[int, float], lexical: dict[int, float], settings: RetrievalSettings) -> dict[int, float]:
-    """One score per item from the two retrievers' scores, as the settings say."""
-    if settings.mode == "dense":
-        return dense
-    if settings.mode == "lexical":
-        return {item: score for item, score in lexical.items() if score > 0}
-    if settings.fusion == "rrf":
-        positive_lexical = {item: score for item, score in lexical.items() if score > 0}
-        return reciprocal_rank_fusion([[i for i, _ in ranked(dense, len(dense))], [i for i, _ in ranked(positive_lexical, len(lexical))]], settings.rrf_k)
-    return convex_fusion(dense, lexical, settings.dense_weight)
+def top_ids(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Positions of the depth highest scores (unordered)."""
+    depth = min(depth, len(scores))
+    return np.argpartition(-scores, depth - 1)[:depth] if depth else np.array([], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class QueryScores:
+    """Whole-index score arrays for one query, computed once and shared by the answer step."""
+
+    sentence_dense: np.ndarray
+    chunk_lexical: np.ndarray | None
+    document_lexical: np.ndarray | None
 
 
 class Retriever:
@@ -97,29 +111,49 @@ class Retriever:
         text = retrieval_text(check_question(question))
         return text, self.encoder.encode([text])
 
-    def candidate_scores(self, question: str, query_vector: np.ndarray, settings: RetrievalSettings) -> tuple[dict[int, float], dict[int, float]]:
-        """Dense and lexical scores of the union of both retrievers' top candidates."""
-        depth = min(settings.depth, len(self.index.chunks))
-        dense: dict[int, float] = {}
-        lexical: dict[int, float] = {}
-        if settings.mode != "lexical":
-            scores, ids = self.index.search(query_vector, depth)
-            dense = {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
-        if settings.mode != "dense":
-            all_lexical = self.index.chunk_lexical.scores(question)
-            top = np.argsort(-all_lexical, kind="stable")[:depth]
-            lexical = {int(i): float(all_lexical[i]) for i in top}
-            # Score every candidate on both sides so fusion never guesses a missing score.
-            lexical.update({i: float(all_lexical[i]) for i in dense})
-            missing = [i for i in lexical if i not in dense]
-            if settings.mode == "hybrid" and missing:
-                dense.update(zip(missing, (self.index.chunk_vectors(missing) @ query_vector[0]).tolist()))
-        return dense, lexical
+    def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
+        """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""
+        lexical = settings.mode != "dense"
+        return QueryScores(
+            sentence_dense=np.asarray(self.index.sentence_vectors) @ vector[0],
+            chunk_lexical=self.index.chunk_lexical.scores(text) if lexical else None,
+            document_lexical=self.index.document_lexical.scores(text) if lexical else None,
+        )
 
-    def passages(self, question: str, query_vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings()) -> list[Passage]:
-        """The k best chunks for the question, best first."""
-        dense, lexical = self.candidate_scores(question, query_vector, settings)
-        return [self.passage(chunk_id, score) for chunk_id, score in ranked(fuse(dense, lexical, settings), k)]
+    def candidates(self, vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> set[int]:
+        """Chunks proposed by each active retriever: nearest chunks, nearest sentences, best BM25."""
+        found: set[int] = set()
+        if settings.mode != "lexical":
+            _, ids = self.index.search(vector, min(settings.depth, len(self.index.chunks)))
+            found.update(int(i) for i in ids[0] if i >= 0)
+            for sentence_id in top_ids(scores.sentence_dense, settings.depth):
+                found.update(self.index.sentence_chunks.get(int(sentence_id), ()))
+        if scores.chunk_lexical is not None:
+            found.update(int(i) for i in top_ids(scores.chunk_lexical, settings.depth) if scores.chunk_lexical[i] > 0)
+        return found
+
+    def feature_scores(self, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, dict[int, float]]:
+        """Every active feature's score for every candidate chunk."""
+        features: dict[str, dict[int, float]] = {}
+        chunks = [self.index.chunks[i] for i in chunk_ids]
+        if settings.mode != "lexical":
+            features["chunk_dense"] = dict(zip(chunk_ids, (self.index.chunk_vectors(chunk_ids) @ vector[0]).tolist()))
+            features["sentence_dense"] = {c.chunk_id: float(scores.sentence_dense[list(c.sentence_ids)].max()) for c in chunks}
+        if scores.chunk_lexical is not None and scores.document_lexical is not None:
+            features["chunk_lexical"] = {c.chunk_id: float(scores.chunk_lexical[c.chunk_id]) for c in chunks}
+            positions = self.index.document_positions
+            features["document_lexical"] = {c.chunk_id: float(scores.document_lexical[positions[c.doc_id]]) for c in chunks}
+        return features
+
+    def passages(self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(), scores: QueryScores | None = None) -> list[Passage]:
+        """The k best chunks for the query, best first."""
+        scores = scores or self.query_scores(text, vector, settings)
+        chunk_ids = sorted(self.candidates(vector, scores, settings))
+        if not chunk_ids:
+            return []
+        features = self.feature_scores(chunk_ids, vector, scores, settings)
+        fused = fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k)
+        return [self.passage(chunk_id, score) for chunk_id, score in ranked(fused, k)]
 
     def passage(self, chunk_id: int, score: float) -> Passage:
         """A stored chunk as a Passage with its document title."""

@@ -37,3 +37,16 @@ def test_every_paragraph_with_content_is_asked_about(seed_text: str) -> None:
         if text == "See more here":  # a link label, not inspection content
             continue
         assert any(quote in text for quote in quotes), text[:60]
+
+
+def test_far_wording_questions_share_no_word_with_their_answer_sentence(seed_text: str) -> None:
+    from indexer.chunking import sentence_spans
+    from indexer.lexical import tokenize
+
+    sentences = [seed_text[s.start : s.end] for s in sentence_spans(seed_text)]
+    far = [q for q in load_eval_set(SEED_SET) if "far-wording" in q.tags]
+    assert len(far) >= 10
+    for question in far:
+        for answer in question.answers:
+            sentence = next(s for s in sentences if answer.quote in s)
+            assert not set(tokenize([question.question])[0]) & set(tokenize([sentence])[0]), question.id

@@ -13,7 +13,9 @@ from tests.test_eval_set import SEED_SET
 
 
 def test_default_pipeline_holds_its_seed_set_quality(retriever: Retriever) -> None:
-    metrics = evaluate(retriever, load_eval_set(SEED_SET)).metrics
-    assert metrics["hit@3"] >= 0.90
-    assert metrics["mrr@10"] >= 0.80
-    assert metrics["answer_accuracy@1"] >= 0.63
+    report = evaluate(retriever, load_eval_set(SEED_SET))
+    main, far = report.sections["main"], report.sections["far-wording"]
+    assert main["hit@3"] >= 0.88
+    assert main["mrr@10"] >= 0.82
+    assert main["answer_accuracy@1"] >= 0.70
+    assert far["hit@3"] >= 0.40

@@ -53,5 +53,7 @@ def test_bad_questions_raise_invalid_request(retriever: Retriever, question: str
 def test_bad_settings_raise_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="mode"):
         RetrievalSettings(mode="semantic")  # type: ignore[arg-type]
-    with pytest.raises(InvalidRequest, match="dense_weight"):
-        RetrievalSettings(dense_weight=1.5)
+    with pytest.raises(InvalidRequest, match="weights"):
+        RetrievalSettings(weights={"chunk_dense": 1.0})
+    with pytest.raises(InvalidRequest, match="weights"):
+        RetrievalSettings(weights={"chunk_dense": -1.0, "sentence_dense": 1.0, "chunk_lexical": 1.0, "document_lexical": 1.0})
