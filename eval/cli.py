@@ -240,3 +240,33 @@ def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, mode
         names = ["hit@1", "hit@3", "mrr@10", "recall@5", "answer_accuracy@1", "abstention_precision", "abstention_recall"]
         comparison.write_report(outcomes, out, f"{set_path.stem} eval set", names, "passage RR@10", {q.id: q.question for q in questions}, notes)
     click.echo(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True, help="Qrels to tune on (never the reported split).")
+@click.option("--step", type=click.FloatRange(0.05, 0.5), default=0.1, show_default=True, help="Grid step of each weight.")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="Rows to print.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
+@click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
+def tune(dataset: Path, split: str, step: float, top: int, model: str, chunk_tokens: int, overlap_tokens: int, cache: Path) -> None:
+    """Grid-search the hybrid fusion weights on a BEIR split and print the best."""
+    from eval.beir import CHUNK_DEPTH, BeirError, cached_index, load_qrels, load_queries
+    from eval.tune import grid_search
+    from indexer.build import BuildSettings
+    from indexer.embedding import load_encoder
+    from indexer.store import open_index
+
+    encoder = load_encoder(model)
+    try:
+        qrels, queries = load_qrels(dataset, split), load_queries(dataset)
+        index_dir = cached_index(dataset, encoder, BuildSettings(chunk_tokens, overlap_tokens), cache, progress=True)
+    except (BeirError, IndexStoreError) as error:
+        raise click.ClickException(str(error)) from error
+    retriever = Retriever(open_index(index_dir, encoder.model_name, encoder.dimension), encoder)
+    rows = grid_search(retriever, queries, qrels, RetrievalSettings(depth=CHUNK_DEPTH), step)
+    click.echo(f"{dataset.name} {split}: {len(rows)} weightings, best first")
+    for ndcg, recall, weights in rows[:top]:
+        click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))

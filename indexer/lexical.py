@@ -18,10 +18,10 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 BM25_SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
+def tokenize(texts: list[str], stopwords: str | list[str] = BM25_SETTINGS["stopwords"]) -> list[list[str]]:
     """Lower-cased, stop-word-free, stemmed tokens of each text."""
     stemmer = Stemmer.Stemmer(BM25_SETTINGS["stemmer"])
-    return bm25s.tokenize(texts, stopwords=BM25_SETTINGS["stopwords"], stemmer=stemmer, return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer, return_ids=False, show_progress=False)
 
 
 class LexicalIndex:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import msgspec
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from indexer.lexical import LexicalIndex, tokenize
 from service.types import Passage
@@ -15,13 +16,16 @@ DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 FEATURES = ("best_cosine", "coverage", "number_mismatch")
 # Questions whose answer is a count, amount, rate or date.
 EXPECTS_NUMBER = re.compile(
-    r"\b(how\s+(many|much|often|long|quickly|fast|soon)|what\s+(percentage|proportion|number|rate|year|date)|when)\b|\b(rate|budget|cost|figure|statistic)s?\b",
+    r"^\s*(how\s+(many|much|often|long|quickly|fast|soon)|when)\b|\bwhat\s+(percentage|proportion|number|rate|year|date)\b|\b(rate|budget|statistics?)\b",
     re.IGNORECASE,
 )
 HAS_NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|per\s*cent|percent|half|quarter)\b",
     re.IGNORECASE,
 )
+
+
+QUESTION_STOPWORDS = sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"})
 
 
 class CalibrationError(ValueError):
@@ -61,8 +65,9 @@ def load_calibration(path: Path | None = None) -> Calibration:
 
 
 def coverage(lexical: LexicalIndex, question: str, passages: list[Passage]) -> float:
-    """IDF-weighted share of the question's terms that occur in the retrieved passages."""
-    terms = set(tokenize([question])[0])
+    """IDF-weighted share of the question's content terms that occur in the retrieved passages."""
+    # Question words ("how", "many", "does") are rare in reports, so they would count as missing.
+    terms = set(tokenize([question], stopwords=QUESTION_STOPWORDS)[0])
     if not terms:
         return 0.0
     found = terms & {token for tokens in tokenize([p.text for p in passages]) for token in tokens}

@@ -85,3 +85,15 @@ def test_embedding_cache_serves_known_texts_without_the_model(encoder: Encoder, 
 def test_beir_command_rejects_a_directory_without_a_corpus(tmp_path: Path) -> None:
     result = CliRunner().invoke(eval_cli, ["beir", str(tmp_path), "--cache", str(tmp_path / "c")])
     assert result.exit_code != 0 and "missing" in result.output
+
+
+def test_tune_ranks_weightings_through_the_real_retriever(dataset: Path, tmp_path: Path) -> None:
+    from eval.tune import weight_grid
+
+    assert weight_grid(0.5).shape == (4, 10)
+    assert np.allclose(weight_grid(0.1).sum(axis=0), 1.0)
+    result = CliRunner().invoke(eval_cli, ["tune", str(dataset), "--split", "test", "--step", "0.5", "--top", "3", "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.strip().startswith("nDCG@10")]
+    assert len(rows) == 3
+    assert "10 weightings" in result.output
