@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -87,11 +86,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(index_dir: Path, model: str) -> tuple[subprocess.Popen, str]:
+def start_server(index_dir: Path, model: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start `python -m service` on 127.0.0.1 and wait until /ready answers."""
     port = free_port()
     command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
@@ -122,8 +121,3 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} × {model}, Python {sys.version.split()[0]}"
-
-
-def median(values: list[float]) -> float:
-    """Median, for ratios."""
-    return statistics.median(values) if values else float("nan")

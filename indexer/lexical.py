@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import bm25s
@@ -18,10 +19,15 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 BM25_SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
 
 
+@lru_cache(maxsize=1)
+def stemmer() -> Stemmer.Stemmer:
+    """One shared stemmer; building it on every query is wasted work on the hot path."""
+    return Stemmer.Stemmer(BM25_SETTINGS["stemmer"])
+
+
 def tokenize(texts: list[str], stopwords: str | list[str] = BM25_SETTINGS["stopwords"]) -> list[list[str]]:
     """Lower-cased, stop-word-free, stemmed tokens of each text."""
-    stemmer = Stemmer.Stemmer(BM25_SETTINGS["stemmer"])
-    return bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer, return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer(), return_ids=False, show_progress=False)
 
 
 class LexicalIndex:
@@ -56,15 +62,6 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
-
-    def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and scores of the k best-scoring texts with a score above zero."""
-        scores = self.scores(query)
-        k = min(k, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k] if k else np.array([], dtype=np.int64)
-        best = best[np.argsort(-scores[best], kind="stable")]
-        best = best[scores[best] > 0]
-        return best, scores[best]
 
     def idf(self, token: str) -> float:
         """BM25 (Lucene) inverse document frequency of a token; unseen tokens get the maximum."""

@@ -22,9 +22,6 @@ class AnswerSettings:
     calibration: Calibration = field(default_factory=load_calibration)
     abstain_below: float | None = None
     max_evidence: int = 5
-    # Further sentences join the answer only when they score nearly as well as the first.
-    max_answer_sentences: int = 1
-    answer_margin: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -76,11 +73,9 @@ def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Eviden
     return Evidence(sentence.text, sentence.doc_id, title, sentence.start, sentence.end, round(score, 6))
 
 
-def compose_answer(evidence: list[Evidence], settings: AnswerSettings) -> str:
-    """The best sentences quoted verbatim, each with its source title."""
-    best = evidence[0].score
-    chosen = [item for item in evidence[: settings.max_answer_sentences] if item.score >= best - settings.answer_margin]
-    return " ".join(f"“{item.text}” ({item.title})" for item in chosen)
+def compose_answer(best: Evidence) -> str:
+    """The best sentence quoted verbatim, with its source title."""
+    return f"“{best.text}” ({best.title})"
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ def answer_question(retriever: Retriever, question: str, k: int = 5, settings: A
     threshold = settings.calibration.threshold if settings.abstain_below is None else settings.abstain_below
     abstained = not draft.evidence or confidence < threshold
     return Answer(
-        answer=NO_ANSWER if abstained else compose_answer(draft.evidence, settings),
+        answer=NO_ANSWER if abstained else compose_answer(draft.evidence[0]),
         abstained=abstained,
         confidence=round(confidence, 4),
         evidence=[] if abstained else draft.evidence,

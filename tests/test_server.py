@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from eval.bench import free_port
+from eval.bench import free_port, start_server
+from indexer.embedding import Encoder
 from tests.conftest import ROOT
-
-STARTUP_SECONDS = 90
-
-
-def wait_ready(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited early: {process.stdout.read() if process.stdout else ''}")
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError(f"server not ready within {STARTUP_SECONDS} s")
 
 
 @pytest.fixture(scope="module")
-def server(index_dir: Path) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    # IQA_PORT=1 in the environment must lose to the --port flag.
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "IQA_PORT": "1"})
-    base = f"http://127.0.0.1:{port}"
+def server(index_dir: Path, encoder: Encoder) -> Iterator[str]:
+    # IQA_PORT=1 in the environment must lose to the --port flag start_server passes.
+    process, base = start_server(index_dir, encoder.model_name, env={"IQA_PORT": "1"})
     try:
-        wait_ready(base, process)
         yield base
     finally:
         process.terminate()
