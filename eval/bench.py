@@ -92,10 +92,12 @@ def start_server(index_dir: Path, model: str, env: dict[str, str] | None = None)
     command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
+    api_key = (env or {}).get("IQA_API_KEY")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/ready", headers=headers, timeout=1).status_code == 200:
                 return process, base
         except httpx.TransportError:
             time.sleep(0.2)

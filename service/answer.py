@@ -97,18 +97,40 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
     return Draft(passages, scored.evidence, features)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Whether to answer a draft, and how sure the calibration is that the reports answer it."""
+
+    confidence: float
+    abstained: bool
+
+
+def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
+    """Calibrated confidence of a draft, and abstention below the operating threshold."""
+    confidence = settings.calibration.confidence(draft.features)
+    threshold = settings.calibration.threshold if settings.abstain_below is None else settings.abstain_below
+    return Verdict(round(confidence, 4), not draft.evidence or confidence < threshold)
+
+
+def answer_text(draft: Draft, verdict: Verdict) -> str:
+    """The reply a reader sees: the best sentence quoted, or a plain no-answer."""
+    return NO_ANSWER if verdict.abstained else compose_answer(draft.evidence[0])
+
+
+def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
+    """The Answer record for a judged draft."""
+    return Answer(
+        answer=answer_text(draft, verdict),
+        abstained=verdict.abstained,
+        confidence=verdict.confidence,
+        evidence=[] if verdict.abstained else draft.evidence,
+        passages=draft.passages,
+        took_ms=round(took_ms, 3),
+    )
+
+
 def answer_question(retriever: Retriever, question: str, k: int = 5, settings: AnswerSettings = AnswerSettings()) -> Answer:
     """Retrieve k passages for the question and answer from their sentences, or abstain."""
     started = time.perf_counter()
     draft = draft_answer(retriever, question, k, settings)
-    confidence = settings.calibration.confidence(draft.features)
-    threshold = settings.calibration.threshold if settings.abstain_below is None else settings.abstain_below
-    abstained = not draft.evidence or confidence < threshold
-    return Answer(
-        answer=NO_ANSWER if abstained else compose_answer(draft.evidence[0]),
-        abstained=abstained,
-        confidence=round(confidence, 4),
-        evidence=[] if abstained else draft.evidence,
-        passages=draft.passages,
-        took_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    return finish_answer(draft, judge(draft, settings), (time.perf_counter() - started) * 1000)

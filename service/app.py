@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
 import msgspec
-from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar import Litestar, get, post
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from service.access import api_key_guard, cors_config
 from service.answer import AnswerSettings, answer_question
 from service.confidence import load_calibration
-from service.errors import InvalidRequest
+from service.documents import document_info
+from service.http_errors import EXCEPTION_HANDLERS
+from service.openai_api import chat_completions, list_models, retrieve_model
+from service.page import page_routes
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
 from service.settings import Settings
-from service.types import Answer, Passage
-
-
-FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+from service.streaming import answer_events
+from service.types import Answer, DocumentInfo, Passage
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,6 +34,7 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
     question: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, in plain words.")]
     k: Annotated[int, msgspec.Meta(ge=1, le=MAX_K, description="Passages to retrieve.")] = 5
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
+    stream: Annotated[bool, msgspec.Meta(description="Send server-sent events: evidence, answer deltas, done.")] = False
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -51,11 +54,29 @@ class Ready(msgspec.Struct, frozen=True):
     sentences: int
 
 
-@post("/ask", status_code=200, sync_to_thread=True)
-def ask(data: JSONBody[AskRequest], state: State) -> Answer:
+@post("/ask", status_code=200)
+async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEvent:
     """Answer a question with the source sentences that answer it, or abstain."""
     settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode))
-    return answer_question(state.retriever, data.question, data.k, settings)
+    if data.stream:
+        return event_stream(answer_events(state.retriever, data.question, data.k, settings))
+    return await anyio.to_thread.run_sync(answer_question, state.retriever, data.question, data.k, settings)
+
+
+def event_stream(events: AsyncIterator[tuple[str, dict]]) -> ServerSentEvent:
+    """Named server-sent events with JSON data."""
+
+    async def messages() -> AsyncIterator[ServerSentEventMessage]:
+        async for event, data in events:
+            yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
+
+    return ServerSentEvent(messages(), headers={"content-type": "text/event-stream; charset=utf-8"})
+
+
+@get("/documents/{doc_id:path}", sync_to_thread=False)
+def document(doc_id: Annotated[Path, PathParameter(description="Document id: its path relative to the corpus.")], state: State) -> DocumentInfo:
+    """One indexed document: metadata, counts and the text that citation offsets refer to."""
+    return document_info(state.retriever.index, doc_id.as_posix().lstrip("/"))
 
 
 @get("/search", sync_to_thread=True)
@@ -69,7 +90,7 @@ def search(
     return state.retriever.search(q, k, RetrievalSettings(mode=mode))
 
 
-@get("/health")
+@get("/health", opt={"public": True})
 async def health() -> Health:
     """The process is up."""
     return Health("ok")
@@ -83,43 +104,6 @@ async def ready(state: State) -> Ready:
     return Ready("ready", manifest.version, manifest.model, len(index.documents), len(index.chunks), len(index.sentences))
 
 
-def bad_request(field: str | None, message: str) -> Response:
-    """A 400 whose detail says what is wrong and with which field."""
-    detail = f"{field}: {message}" if field else message
-    return Response({"status_code": 400, "detail": detail, "field": field}, status_code=400, media_type=MediaType.JSON)
-
-
-def on_invalid_request(_: Request, error: InvalidRequest) -> Response:
-    """Core validation errors become 400s naming the field."""
-    return bad_request(error.field, error.message)
-
-
-def on_validation_error(_: Request, error: ValidationException) -> Response:
-    """Litestar's validation errors, reworded to name the field plainly."""
-    problems = error.extra if isinstance(error.extra, list) and error.extra else []
-    if not problems:
-        return bad_request(None, error.detail)
-    first = problems[0]
-    key, message = first.get("key"), str(first.get("message", ""))
-    if key == "data" and message in ("'data'", ""):
-        return bad_request("body", "request body must be a JSON object with a 'question' field")
-    if key == "data":
-        # msgspec names whole-object problems in the message: "missing required field `question`".
-        named = FIELD_IN_MESSAGE.search(message)
-        key = named.group(1) if named else "body"
-    return bad_request(key, message)
-
-
-def on_undecodable_body(_: Request, error: UnicodeDecodeError) -> Response:
-    """Litestar lets invalid UTF-8 in a JSON body escape as UnicodeDecodeError."""
-    return bad_request("body", f"request body is not valid UTF-8 (byte {error.start})")
-
-
-def on_http_error(_: Request, error: HTTPException) -> Response:
-    """Other HTTP errors keep their status, with the same body shape."""
-    return Response({"status_code": error.status_code, "detail": error.detail}, status_code=error.status_code, media_type=MediaType.JSON)
-
-
 def create_app(settings: Settings) -> Litestar:
     """Build the app; the model and index load once, at start-up."""
 
@@ -131,12 +115,9 @@ def create_app(settings: Settings) -> Litestar:
         yield
 
     return Litestar(
-        route_handlers=[ask, search, health, ready],
+        route_handlers=[ask, search, document, health, ready, list_models, retrieve_model, chat_completions, *page_routes()],
         lifespan=[load_index],
-        exception_handlers={
-            InvalidRequest: on_invalid_request,
-            ValidationException: on_validation_error,
-            HTTPException: on_http_error,
-            UnicodeDecodeError: on_undecodable_body,
-        },
+        guards=[api_key_guard(settings.api_key)],
+        cors_config=cors_config(settings),
+        exception_handlers=EXCEPTION_HANDLERS,
     )

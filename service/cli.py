@@ -20,6 +20,8 @@ from service.settings import Settings
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]")
 @click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level. [env IQA_LOG_LEVEL]")
+@click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
+@click.option("--api-key", help="Require 'Authorization: Bearer KEY' on every endpoint but /health. Prefer the env var: flags show in `ps`. [env IQA_API_KEY]")
 @click.option("--build-from", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""

@@ -8,3 +8,11 @@ class InvalidRequest(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class UnknownDocument(LookupError):
+    """A document id that the served index does not hold."""
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"no document with id {doc_id!r} in the served index")
+        self.doc_id = doc_id

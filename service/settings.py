@@ -26,6 +26,10 @@ class Settings:
     # Confidence below which to abstain; None means the calibration's own threshold.
     abstain_below: float | None = None
     log_level: str = "info"
+    # Origins allowed to call the API from a browser (CORS); empty means no cross-origin access.
+    cors_origins: tuple[str, ...] = ()
+    # Bearer token required on every endpoint but /health and the page shell; None means open.
+    api_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -35,7 +39,8 @@ class Settings:
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":
                 values[name] = parse_setting(name, raw, parse)
-        values.update({name: value for name, value in overrides.items() if value is not None})
+        # An empty tuple from a repeatable CLI flag means "not given", like None.
+        values.update({name: value for name, value in overrides.items() if value is not None and value != ()})
         return cls(**values)
 
 
@@ -47,6 +52,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "calibration": Path,
     "abstain_below": float,
     "log_level": str,
+    "cors_origins": lambda raw: tuple(origin.strip() for origin in raw.split(",") if origin.strip()),
+    "api_key": str,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -38,3 +40,15 @@ class Answer(msgspec.Struct, frozen=True):
     evidence: list[Evidence]
     passages: list[Passage]
     took_ms: float
+
+
+class DocumentInfo(msgspec.Struct, frozen=True):
+    """A served document: its metadata, size in the index, and full text (offsets index it)."""
+
+    doc_id: str
+    title: str
+    metadata: dict[str, Any]
+    sha256: str
+    chunks: int
+    sentences: int
+    text: str

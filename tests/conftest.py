@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
+from eval.bench import start_server
 from indexer.build import build_index
 from indexer.embedding import Encoder, load_encoder
 from indexer.store import Index, open_index
@@ -57,3 +58,15 @@ def client(index_dir: Path) -> Iterator[TestClient]:
 def seed_text() -> str:
     """The bundled inspection statement."""
     return (CORPUS / SEED_DOC).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def server(index_dir: Path, encoder: Encoder) -> Iterator[str]:
+    """`python -m service` in its own process on 127.0.0.1, as users run it; yields its base URL."""
+    # IQA_PORT=1 in the environment must lose to the --port flag start_server passes.
+    process, base = start_server(index_dir, encoder.model_name, env={"IQA_PORT": "1"})
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

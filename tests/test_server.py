@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from eval.bench import free_port, start_server
-from indexer.embedding import Encoder
+from eval.bench import free_port
 from tests.conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def server(index_dir: Path, encoder: Encoder) -> Iterator[str]:
-    # IQA_PORT=1 in the environment must lose to the --port flag start_server passes.
-    process, base = start_server(index_dir, encoder.model_name, env={"IQA_PORT": "1"})
-    try:
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_real_server_answers_over_http(server: str) -> None:
