@@ -79,6 +79,43 @@ async def drive_http(base: str, questions: list[str], requests: int, concurrency
     return LatencyReport(f"http c={concurrency}", requests, errors, seconds, latencies)
 
 
+STREAMS = {
+    "/ask stream": ("/ask", lambda question: {"question": question, "stream": True}),
+    "/v1 chat stream": ("/v1/chat/completions", lambda question: {"messages": [{"role": "user", "content": question}], "stream": True}),
+}
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """When a streamed answer's first event and its last event reached the client, in milliseconds."""
+
+    label: str
+    first_ms: list[float]
+    last_ms: list[float]
+
+    def line(self) -> str:
+        """One printable summary line of medians."""
+        first, last = LatencyReport("", 0, 0, 0, self.first_ms), LatencyReport("", 0, 0, 0, self.last_ms)
+        return f"{self.label:<24} first event p50={first.percentile(0.5):7.2f} ms   last event p50={last.percentile(0.5):7.2f} ms"
+
+
+async def time_stream(base: str, label: str, questions: list[str], requests: int) -> StreamTiming:
+    """Time the first and last server-sent event of streamed answers, one request at a time."""
+    path, body = STREAMS[label]
+    first_ms, last_ms = [], []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(requests):
+            begin, first = time.perf_counter(), None
+            async with client.stream("POST", f"{base}{path}", json=body(questions[i % len(questions)])) as response:
+                # Raw bytes, not aiter_lines: line decoding would add its own delay to the figures.
+                async for piece in response.aiter_raw():
+                    if first is None and b"data:" in piece:
+                        first = (time.perf_counter() - begin) * 1000
+            first_ms.append(first if first is not None else float("nan"))
+            last_ms.append((time.perf_counter() - begin) * 1000)
+    return StreamTiming(label, first_ms, last_ms)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:

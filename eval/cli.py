@@ -137,6 +137,8 @@ def bench(index_dir: Path, set_path: Path, model: str, requests: int, concurrenc
             click.echo(report.line())
             if concurrency == 1:
                 click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.percentile(0.5) / local.percentile(0.5):.2f}")
+        for label in timing.STREAMS:
+            click.echo(asyncio.run(timing.time_stream(base, label, questions, min(100, requests))).line())
         click.echo(f"server RSS: {timing.server_rss_mib(process):.0f} MiB")
     finally:
         process.terminate()
