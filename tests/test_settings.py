@@ -20,3 +20,13 @@ def test_env_overrides_defaults_and_flags_override_env() -> None:
 def test_bad_env_value_names_the_variable() -> None:
     with pytest.raises(ValueError, match="IQA_PORT='eighty'"):
         Settings.from_env({"IQA_PORT": "eighty"})
+
+
+def test_cors_origins_and_api_key_come_from_env_and_flags() -> None:
+    env = {"IQA_CORS_ORIGINS": "https://a.example, https://b.example,", "IQA_API_KEY": "k1"}
+    settings = Settings.from_env(env)
+    assert settings.cors_origins == ("https://a.example", "https://b.example") and settings.api_key == "k1"
+    # An empty repeatable flag leaves the environment's origins in place; a given one wins.
+    assert Settings.from_env(env, cors_origins=()).cors_origins == ("https://a.example", "https://b.example")
+    assert Settings.from_env(env, cors_origins=("https://c.example",), api_key="k2").cors_origins == ("https://c.example",)
+    assert Settings.from_env({}).cors_origins == () and Settings.from_env({}).api_key is None
