@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import msgspec
-
 from indexer.chunking import count_tokens, token_encoding
 from service.types import Answer, Evidence
 
@@ -23,16 +21,10 @@ REFERRING_WORDS = frozenset("it its they them their these those he she his her".
 WORD = re.compile(r"[\w’']+")
 
 
-class Citation(msgspec.Struct, frozen=True):
-    """A numbered source of a chat reply: the quoted sentence and where it is."""
+class Citation(Evidence, frozen=True):
+    """An evidence sentence cited in a chat reply as [number]."""
 
     number: int
-    text: str
-    doc_id: str
-    title: str
-    start: int
-    end: int
-    score: float
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ def chat_reply(answer: Answer) -> ChatReply:
     if answer.abstained:
         return ChatReply((NO_ANSWER_REPLY,), (), True, answer.confidence)
     citations = tuple(
-        Citation(number, e.text, e.doc_id, e.title, e.start, e.end, e.score)
+        Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, number)
         for number, e in enumerate(cited_evidence(answer.evidence), start=1)
     )
     quotes = [f"The report says: “{citations[0].text}” [1]"]
