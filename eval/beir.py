@@ -85,7 +85,9 @@ def load_qrels(dataset: Path, split: str) -> dict[str, dict[str, int]]:
 def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
     """The dataset's retrieval index for this model and chunking, built once and reused."""
     corpus_hash = hashlib.sha256((dataset / "corpus.jsonl").read_bytes()).hexdigest()[:16]
-    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", encoder.model_name)
+    # torch indexes keep their pre-backend names, so existing caches stay valid.
+    identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
+    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", identity)
     out = cache / f"{corpus_hash}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
     try:
         read_manifest(out)
@@ -138,7 +140,7 @@ def run_beir(
     missing = sorted(set(qrels) - set(queries))
     if missing:
         raise BeirError(f"{len(missing)} judged queries are missing from queries.jsonl, e.g. {missing[0]}")
-    index = open_index(cached_index(dataset, encoder, build, cache, progress), encoder.model_name, encoder.dimension)
+    index = open_index(cached_index(dataset, encoder, build, cache, progress), encoder.model_name, encoder.dimension, encoder.backend)
     retriever = Retriever(index, encoder)
     run = {qid: rank_documents(retriever, queries[qid], retrieval) for qid in tqdm(qrels, desc=f"{split} queries", disable=not progress)}
     return BeirRun(score_run(run, qrels), run, qrels)

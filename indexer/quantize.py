@@ -1,0 +1,55 @@
+"""int8 ONNX copies of sentence-transformers models, exported locally and cached by source hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+# Dynamic (calibration-free) int8 with the AVX-512 VNNI settings: this CPU's fastest int8 path.
+QUANTIZATION = "avx512_vnni"
+INT8_FILE = f"onnx/model_qint8_{QUANTIZATION}.onnx"
+CACHE_ENV = "IQA_MODEL_CACHE"
+
+
+def model_cache_dir() -> Path:
+    """Where exported models are kept: $IQA_MODEL_CACHE, else ~/.cache/inspection-qa/models."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "inspection-qa" / "models"
+
+
+def source_digest(source: Path) -> str:
+    """A short hash of the model's weights and config, so a changed model gets a new export."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and "onnx" not in p.parts):
+        digest.update(path.relative_to(source).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def int8_model_dir(source: Path, cache_dir: Path | None = None) -> Path:
+    """A directory holding the model and its int8 ONNX export, exporting it on first use."""
+    target = (cache_dir or model_cache_dir()) / f"{source.name}-{source_digest(source)}-int8"
+    if (target / INT8_FILE).is_file():
+        return target
+    staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("onnx"))
+    export_int8(staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        # Another process finished the same export first; theirs is as good as ours.
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def export_int8(model_dir: Path) -> None:
+    """Export model_dir to ONNX, then quantize it to int8, both inside model_dir/onnx."""
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    model = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
+    model.save_pretrained(str(model_dir))
+    export_dynamic_quantized_onnx_model(model, QUANTIZATION, str(model_dir))
