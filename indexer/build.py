@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.chunking import TOKEN_ENCODING_SHA256, chunk_spans, sentence_spans
+from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
 from indexer.embedding import Encoder
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.loading import load_corpus
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
+from indexer.vectors import choose_index
 
 # Measured on eval/sets/seed.jsonl (README, "Choosing the chunk size").
 DEFAULT_CHUNK_TOKENS = 64
@@ -53,19 +59,41 @@ class BuildReport:
         return self.chunks / self.embedding_seconds if self.embedding_seconds else 0.0
 
 
+# Below this many documents, starting worker processes costs more than it saves.
+PARALLEL_MIN_DOCUMENTS = 256
+
+
+def document_spans(document: Document, settings: BuildSettings) -> tuple[list[Span], list[ChunkSpan]]:
+    """Sentence spans of one document and the chunks they pack into."""
+    spans = sentence_spans(document.text, document.body_start)
+    return spans, chunk_spans(document.text, spans, settings.chunk_tokens, settings.overlap_tokens)
+
+
+def all_document_spans(documents: list[Document], settings: BuildSettings, progress: bool) -> Iterator[tuple[list[Span], list[ChunkSpan]]]:
+    """document_spans of every document, in order; in worker processes for large corpora."""
+    task = partial(document_spans, settings=settings)
+    workers = min(os.cpu_count() or 1, 8)
+    bar = partial(tqdm, total=len(documents), desc="chunking", unit="doc", disable=not progress)
+    if workers < 2 or len(documents) < PARALLEL_MIN_DOCUMENTS:
+        yield from bar(map(task, documents))
+        return
+    # Sentence splitting is pure Python; spawned (not forked) workers keep model threads out of it.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from bar(pool.map(task, documents, chunksize=64))
+
+
 def split_documents(
     documents: list[Document], settings: BuildSettings, progress: bool = False
 ) -> tuple[list[Sentence], list[Chunk]]:
     """Sentences and chunks of every document, with corpus-wide ids."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
-    for document in tqdm(documents, desc="chunking", unit="doc", disable=not progress):
+    for document, (spans, chunk_list) in zip(documents, all_document_spans(documents, settings, progress)):
         text, first_id = document.text, len(sentences)
-        spans = sentence_spans(text, document.body_start)
         sentences.extend(
             Sentence(first_id + i, document.doc_id, s.start, s.end, text[s.start : s.end]) for i, s in enumerate(spans)
         )
-        for span in chunk_spans(text, spans, settings.chunk_tokens, settings.overlap_tokens):
+        for span in chunk_list:
             chunks.append(
                 Chunk(
                     chunk_id=len(chunks),
@@ -98,14 +126,16 @@ def describe_build(
 ) -> Manifest:
     """The manifest for a build (file checksums are added when written)."""
     now = datetime.now(timezone.utc)
+    faiss_index, faiss_params = choose_index(len(contents.chunks))
     return Manifest(
         format_version=FORMAT_VERSION,
-        version=build_version(documents, encoder.model_name, settings, now),
+        version=build_version(documents, f"{encoder.model_name}@{encoder.backend}", settings, now),
         created_at=now.isoformat(timespec="seconds"),
         model=encoder.model_name,
         dimension=encoder.dimension,
         metric="inner_product",
-        faiss_index="IDMap2,Flat",
+        faiss_index=faiss_index,
+        faiss_params=faiss_params,
         tokenizer="cl100k_base",
         tokenizer_sha256=TOKEN_ENCODING_SHA256,
         chunk_tokens=settings.chunk_tokens,
@@ -119,6 +149,7 @@ def describe_build(
             "skipped": skipped,
         },
         build_seconds=round(seconds, 3),
+        encoder=encoder.backend,
     )
 
 

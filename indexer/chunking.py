@@ -76,7 +76,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Sp
     spans: list[Span] = []
     for paragraph in paragraph_spans(text, start, end):
         cursor = paragraph.start
-        for segment in sentence_segmenter().segment(text[paragraph.start : paragraph.end]):
+        # processor().process() is segment() without pysbd's own span search, which compiles a
+        # regex per sentence; the offsets are found below with str.find instead.
+        for segment in sentence_segmenter().processor(text[paragraph.start : paragraph.end]).process():
             found = text.find(segment.strip(), cursor, paragraph.end)
             if not segment.strip() or found < 0:
                 continue  # pysbd altered the segment; the remainder is kept below

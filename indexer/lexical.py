@@ -30,6 +30,13 @@ def tokenize(texts: list[str], stopwords: str | list[str] = BM25_SETTINGS["stopw
     return bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer(), return_ids=False, show_progress=False)
 
 
+@lru_cache(maxsize=65536)
+def text_tokens(text: str, stopwords: str | tuple[str, ...] = BM25_SETTINGS["stopwords"]) -> tuple[str, ...]:
+    """tokenize() of one text, remembered: a question is scored against three indexes, and the same
+    passages come back for many questions, so each text is tokenized once."""
+    return tuple(tokenize([text], stopwords if isinstance(stopwords, str) else list(stopwords))[0])
+
+
 class LexicalIndex:
     """BM25 over a list of texts, addressed by their position."""
 
@@ -58,7 +65,7 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for the query."""
-        tokens = tokenize([query])[0]
+        tokens = list(text_tokens(query))
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)

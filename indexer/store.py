@@ -16,6 +16,7 @@ import numpy as np
 
 from indexer.lexical import LexicalIndex
 from indexer.types import Chunk, Document, Sentence
+from indexer.vectors import build_vector_index, open_vector_index
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
@@ -64,6 +65,10 @@ class Manifest(msgspec.Struct, frozen=True):
     counts: dict[str, int]
     build_seconds: float
     files: dict[str, str] = {}
+    # The encoder backend that embedded the index; queries must use the same one.
+    encoder: str = "torch"
+    # HNSW construction and search settings when faiss_index is not flat.
+    faiss_params: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,9 @@ def write_index(out_dir: Path, contents: IndexContents, manifest: Manifest) -> M
 
 def write_files(directory: Path, contents: IndexContents, manifest: Manifest) -> Manifest:
     """Write every index file into directory; the manifest last, with checksums."""
-    ids = np.array([chunk.chunk_id for chunk in contents.chunks], dtype=np.int64)
-    vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimension))
-    vectors.add_with_ids(contents.chunk_vectors, ids)
+    if [chunk.chunk_id for chunk in contents.chunks] != list(range(len(contents.chunks))):
+        raise ValueError("chunk ids must be 0..n-1 in order")
+    vectors = build_vector_index(contents.chunk_vectors, manifest.faiss_index, manifest.faiss_params)
     faiss.write_index(vectors, str(directory / CHUNK_VECTORS))
     np.save(directory / SENTENCE_VECTORS, contents.sentence_vectors)
     for name, records in ((DOCUMENTS, contents.documents), (CHUNKS, contents.chunks), (SENTENCES, contents.sentences)):
@@ -160,14 +165,20 @@ def read_manifest(index_dir: Path) -> Manifest:
     return manifest
 
 
-def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: Path) -> None:
-    """Refuse an index whose vectors came from another model or have another size."""
+def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: Path, backend: str | None = None) -> None:
+    """Refuse an index whose vectors came from another model, size or encoder backend."""
     if manifest.model != model or manifest.dimension != dimension:
         raise IndexMismatch(
             f"index {index_dir} was built with model {manifest.model!r} "
             f"(dimension {manifest.dimension}) but the configured model is {model!r} "
             f"(dimension {dimension}). Rebuild it with `python -m indexer build CORPUS_DIR "
             f"--out {index_dir} --model {model}`, or configure model {manifest.model!r}."
+        )
+    if backend is not None and manifest.encoder != backend:
+        raise IndexMismatch(
+            f"index {index_dir} was embedded with the {manifest.encoder!r} encoder but the configured "
+            f"encoder is {backend!r}; their vectors differ slightly. Start with --backend {manifest.encoder}, "
+            f"or rebuild with `python -m indexer build CORPUS_DIR --out {index_dir} --backend {backend}`."
         )
 
 
@@ -178,7 +189,7 @@ class Index:
         self.path = index_dir
         self.manifest = read_manifest(index_dir)
         try:
-            self.vectors = faiss.read_index(str(index_dir / CHUNK_VECTORS))
+            self.vectors = open_vector_index(index_dir / CHUNK_VECTORS, self.manifest.faiss_params)
             self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
             documents = decode_list(index_dir / DOCUMENTS, Document)
             self.chunks = decode_list(index_dir / CHUNKS, Chunk)
@@ -228,9 +239,9 @@ def decode_list(path: Path, record_type: type) -> list[Any]:
     return msgspec.json.decode(path.read_bytes(), type=list[record_type])
 
 
-def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None) -> Index:
-    """Open an index, checking it matches the configured model when one is given."""
+def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None, backend: str | None = None) -> Index:
+    """Open an index, checking it matches the configured model and encoder when given."""
     manifest = read_manifest(index_dir)
     if model is not None and dimension is not None:
-        check_compatible(manifest, model, dimension, index_dir)
+        check_compatible(manifest, model, dimension, index_dir, backend)
     return Index(index_dir)
