@@ -13,10 +13,17 @@ from pathlib import Path
 
 import httpx
 
+from indexer.embedding import DEFAULT_BACKEND
 from service.answer import answer_question
 from service.retrieval import Retriever
 
 READY_TIMEOUT_SECONDS = 120
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which the given fraction of values lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
 @dataclass(frozen=True)
@@ -27,19 +34,26 @@ class LatencyReport:
     requests: int
     errors: int
     seconds: float
-    latencies_ms: list[float]
+    p50: float
+    p95: float
+    p99: float
 
-    def percentile(self, fraction: float) -> float:
-        """Latency below which the given fraction of requests finished."""
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+    @classmethod
+    def from_latencies(cls, label: str, errors: int, seconds: float, latencies_ms: list[float]) -> LatencyReport:
+        """A report from every request's latency."""
+        points = (percentile(latencies_ms, fraction) for fraction in (0.5, 0.95, 0.99))
+        return cls(label, len(latencies_ms), errors, seconds, *points)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds if self.seconds else 0.0
 
     def line(self) -> str:
         """One printable summary line."""
-        rate = self.requests / self.seconds if self.seconds else 0.0
         return (
-            f"{self.label:<24} n={self.requests:<5} errors={self.errors:<3} p50={self.percentile(0.5):7.2f} ms "
-            f"p95={self.percentile(0.95):7.2f} ms p99={self.percentile(0.99):7.2f} ms {rate:8.1f} req/s"
+            f"{self.label:<24} n={self.requests:<6} errors={self.errors:<3} p50={self.p50:7.2f} ms "
+            f"p95={self.p95:7.2f} ms p99={self.p99:7.2f} ms {self.rate:8.1f} req/s"
         )
 
 
@@ -51,7 +65,7 @@ def time_in_process(retriever: Retriever, questions: list[str], requests: int) -
         begin = time.perf_counter()
         answer_question(retriever, questions[i % len(questions)])
         latencies.append((time.perf_counter() - begin) * 1000)
-    return LatencyReport("in-process", requests, 0, time.perf_counter() - started, latencies)
+    return LatencyReport.from_latencies("in-process", 0, time.perf_counter() - started, latencies)
 
 
 async def drive_http(base: str, questions: list[str], requests: int, concurrency: int) -> LatencyReport:
@@ -76,7 +90,7 @@ async def drive_http(base: str, questions: list[str], requests: int, concurrency
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return LatencyReport(f"http c={concurrency}", requests, errors, seconds, latencies)
+    return LatencyReport.from_latencies(f"httpx c={concurrency}", errors, seconds, latencies)
 
 
 STREAMS = {
@@ -95,8 +109,8 @@ class StreamTiming:
 
     def line(self) -> str:
         """One printable summary line of medians."""
-        first, last = LatencyReport("", 0, 0, 0, self.first_ms), LatencyReport("", 0, 0, 0, self.last_ms)
-        return f"{self.label:<24} first event p50={first.percentile(0.5):7.2f} ms   last event p50={last.percentile(0.5):7.2f} ms"
+        first, last = percentile(self.first_ms, 0.5), percentile(self.last_ms, 0.5)
+        return f"{self.label:<24} first event p50={first:7.2f} ms   last event p50={last:7.2f} ms"
 
 
 async def time_stream(base: str, label: str, questions: list[str], requests: int) -> StreamTiming:
@@ -123,10 +137,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(index_dir: Path, model: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    index_dir: Path, model: str, env: dict[str, str] | None = None, backend: str = DEFAULT_BACKEND, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     """Start `python -m service` on 127.0.0.1 and wait until /ready answers."""
     port = free_port()
-    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--backend", backend,
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     api_key = (env or {}).get("IQA_API_KEY")
@@ -142,13 +159,27 @@ def start_server(index_dir: Path, model: str, env: dict[str, str] | None = None)
     raise RuntimeError(f"server did not become ready: {process.stderr.read() if process.stderr else ''}")
 
 
-def server_rss_mib(process: subprocess.Popen) -> float:
-    """Resident memory of the server process, from /proc."""
-    with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return [pid] + [descendant for kid in kids for descendant in process_tree(kid)]
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """One field (Rss, Pss) of /proc/<pid>/smaps_rollup, in KiB; 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            return next((int(line.split()[1]) for line in rollup if line.startswith(field + ":")), 0)
+    except OSError:
+        return 0
+
+
+def server_memory(process: subprocess.Popen) -> str:
+    """RSS and PSS (pages shared between workers counted once in total) of the server and its workers."""
+    pids = process_tree(process.pid)
+    rss, pss = (sum(memory_kib(pid, field) for pid in pids) / 1024 for field in ("Rss", "Pss"))
+    return f"server memory over {len(pids)} process(es): RSS {rss:.0f} MiB, PSS {pss:.0f} MiB"
 
 
 def machine_description() -> str:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
 from eval.run import EvalReport, QuestionResult, evaluate
-from indexer.embedding import DEFAULT_MODEL, ModelNotFound
+from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings
 from service.confidence import DEFAULT_CALIBRATION
 from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever, default_weights
 
 DEFAULT_SET = Path(__file__).parent / "sets" / "seed.jsonl"
+backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, envvar="IQA_BACKEND", show_default=True,
+    help="Encoder backend: PyTorch fp32 or ONNX Runtime int8.",
+)
 # Chosen on the SciFact train split; see eval/reports/.
 BEIR_CHUNK_TOKENS = 256
 BEIR_OVERLAP_TOKENS = 64
@@ -33,18 +39,19 @@ def cli() -> None:
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory built by `python -m indexer build`.")
 @click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@backend_option
 @click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Retrievers to use.")
 @click.option("--fusion", type=click.Choice(FUSIONS), default="convex", show_default=True, help="How hybrid mode fuses rankings.")
 @click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence [default: the calibration's threshold].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="List every question's result.")
-def run(index_dir: Path, set_path: Path, model: str, answer_k: int, mode: str, fusion: str, abstain_below: float | None, as_json: bool, verbose: bool) -> None:
+def run(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int, mode: str, fusion: str, abstain_below: float | None, as_json: bool, verbose: bool) -> None:
     """Evaluate an index on an eval set."""
     settings = AnswerSettings(retrieval=RetrievalSettings(mode=mode, fusion=fusion), abstain_below=abstain_below)
     try:
         questions = load_eval_set(set_path)
-        retriever = Retriever.open(index_dir, model)
+        retriever = Retriever.open(index_dir, model, backend)
         report = evaluate(retriever, questions, answer_k, settings)
     except (EvalSetError, IndexStoreError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
@@ -115,49 +122,65 @@ def format_result(result: QuestionResult) -> str:
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory to serve.")
 @click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions to send (JSONL eval set).")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
-@click.option("--requests", default=200, show_default=True, type=click.IntRange(1, 100_000), help="Requests per run.")
-@click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1,), show_default=True, help="Requests in flight (repeatable).")
-def bench(index_dir: Path, set_path: Path, model: str, requests: int, concurrencies: tuple[int, ...]) -> None:
+@backend_option
+@click.option("--requests", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Requests per in-process and httpx run.")
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(1, 600), help="Length of each wrk run.")
+@click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1, 8, 32), show_default=True, help="Requests in flight (repeatable).")
+@click.option("--client", type=click.Choice(["auto", "wrk", "httpx"]), default="auto", show_default=True, help="Load generator: wrk (Debian's package) when installed, else async httpx.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int) -> None:
     """Time /ask on a real server on 127.0.0.1 against the in-process path."""
-    import asyncio
-
     from eval import bench as timing
+    from eval.wrk import wrk_available
 
+    if client == "auto":
+        client = "wrk" if wrk_available() else "httpx"
     questions = [question.question for question in load_eval_set(set_path)]
-    click.echo(f"machine: {timing.machine_description()}")
-    retriever = Retriever.open(index_dir, model)
-    timing.time_in_process(retriever, questions, min(20, requests))  # warm-up
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); load from {client}")
+    retriever = Retriever.open(index_dir, model, backend)
+    timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
     local = timing.time_in_process(retriever, questions, requests)
     click.echo(local.line())
-    process, base = timing.start_server(index_dir, model)
+    process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers)))
     try:
-        asyncio.run(timing.drive_http(base, questions, min(20, requests), 1))  # warm-up
+        drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
         for concurrency in concurrencies:
-            report = asyncio.run(timing.drive_http(base, questions, requests, concurrency))
+            report = drive_load(base, questions, client, requests, seconds, concurrency)
             click.echo(report.line())
             if concurrency == 1:
-                click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.percentile(0.5) / local.percentile(0.5):.2f}")
+                click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.p50 / local.p50:.2f}")
         for label in timing.STREAMS:
             click.echo(asyncio.run(timing.time_stream(base, label, questions, min(100, requests))).line())
-        click.echo(f"server RSS: {timing.server_rss_mib(process):.0f} MiB")
+        click.echo(timing.server_memory(process))
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def drive_load(base: str, questions: list[str], client: str, requests: int, seconds: float, concurrency: int, warm_up: bool = False) -> Any:
+    """One bounded load run with the chosen client; a short one when warming up."""
+    from eval import bench as timing
+    from eval.wrk import drive_wrk
+
+    if client == "wrk":
+        return drive_wrk(base, questions, concurrency, 2 if warm_up else seconds)
+    return asyncio.run(timing.drive_http(base, questions, 50 if warm_up else requests, concurrency))
 
 
 @cli.command()
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory built by `python -m indexer build`.")
 @click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set with answerable and unanswerable questions.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@backend_option
 @click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CALIBRATION, show_default=True, help="Where to write the calibration.")
-def calibrate(index_dir: Path, set_path: Path, model: str, answer_k: int, out: Path) -> None:
+def calibrate(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int, out: Path) -> None:
     """Fit the abstention model and report its leave-one-out precision and recall."""
     from eval.calibrate import calibrate as fit_calibration
 
     try:
         questions = load_eval_set(set_path)
-        retriever = Retriever.open(index_dir, model)
+        retriever = Retriever.open(index_dir, model, backend)
         calibration = fit_calibration(retriever, questions, set_path, answer_k, AnswerSettings())
     except (EvalSetError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
@@ -174,11 +197,12 @@ def calibrate(index_dir: Path, set_path: Path, model: str, answer_k: int, out: P
 @click.option("--fusion", type=click.Choice(FUSIONS), default="convex", show_default=True, help="How hybrid mode fuses rankings.")
 @click.option("--weights", "weight_overrides", default="", help="Fusion weights to change, e.g. 'chunk_dense=1,sentence_dense=0'.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
 @click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
 @click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, chunk_tokens: int, overlap_tokens: int, cache: Path, as_json: bool) -> None:
+def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, cache: Path, as_json: bool) -> None:
     """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
     from eval.beir import CHUNK_DEPTH, BeirError, run_beir
     from indexer.build import BuildSettings
@@ -189,7 +213,7 @@ def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: st
     started = time.perf_counter()
     try:
         retrieval = RetrievalSettings(mode=mode, fusion=fusion, weights=parse_weights(weight_overrides), depth=CHUNK_DEPTH)
-        result = run_beir(dataset, split, load_encoder(model), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json)
+        result = run_beir(dataset, split, load_encoder(model, backend), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json)
     except (BeirError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
     metrics = result.metrics | {"seconds": round(time.perf_counter() - started, 1)}
@@ -222,15 +246,16 @@ def parse_weights(overrides: str) -> dict[str, float]:
 @click.option("--beir", "dataset", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Compare on this BEIR dataset instead of an eval set.")
 @click.option("--split", type=click.Choice(["test", "train", "dev"]), default="test", show_default=True, help="BEIR qrels to score.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Markdown report to write; the PNG plot goes beside it.")
-def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, model: str, cache: Path, out: Path) -> None:
+def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, model: str, backend: str, cache: Path, out: Path) -> None:
     """Run dense, lexical and hybrid variants and chunk sizes; write a report with a plot and tests."""
     from eval import compare as comparison
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
 
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend)
     if dataset is not None:
         outcomes = comparison.compare_beir(dataset, split, encoder, comparison.beir_configs(BuildSettings(BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS)), cache)
         notes = [f"Dataset `{dataset.name}`, split `{split}`: {outcomes[0].metrics['queries']:.0f} queries. A document scores its best chunk's fused score."]
@@ -250,10 +275,11 @@ def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, mode
 @click.option("--step", type=click.FloatRange(0.05, 0.5), default=0.1, show_default=True, help="Grid step of each weight.")
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, help="Rows to print.")
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
 @click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
 @click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
-def tune(dataset: Path, split: str, step: float, top: int, model: str, chunk_tokens: int, overlap_tokens: int, cache: Path) -> None:
+def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, cache: Path) -> None:
     """Grid-search the hybrid fusion weights on a BEIR split and print the best."""
     from eval.beir import CHUNK_DEPTH, BeirError, cached_index, load_qrels, load_queries
     from eval.tune import grid_search
@@ -261,14 +287,82 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, chunk_tok
     from indexer.embedding import load_encoder
     from indexer.store import open_index
 
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend)
     try:
         qrels, queries = load_qrels(dataset, split), load_queries(dataset)
         index_dir = cached_index(dataset, encoder, BuildSettings(chunk_tokens, overlap_tokens), cache, progress=True)
     except (BeirError, IndexStoreError) as error:
         raise click.ClickException(str(error)) from error
-    retriever = Retriever(open_index(index_dir, encoder.model_name, encoder.dimension), encoder)
+    retriever = Retriever(open_index(index_dir, encoder.model_name, encoder.dimension, encoder.backend), encoder)
     rows = grid_search(retriever, queries, qrels, RetrievalSettings(depth=CHUNK_DEPTH), step)
     click.echo(f"{dataset.name} {split}: {len(rows)} weightings, best first")
     for ndcg, recall, weights in rows[:top]:
         click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))
+
+
+@cli.command("index-bench")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents of corpus.jsonl.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
+@click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
+@click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
+def index_bench(dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int) -> None:
+    """Indexing throughput of a BEIR corpus against the bare encoder on the same texts."""
+    from eval import bench as timing
+    from eval.beir import BeirError, load_documents
+    from eval.throughput import measure_throughput
+    from indexer.build import BuildSettings
+    from indexer.embedding import load_encoder
+
+    try:
+        documents = load_documents(dataset)[:limit]
+        encoder = load_encoder(model, backend)
+    except (BeirError, ModelNotFound) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
+    for line in measure_throughput(documents, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size).lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--base", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path(".cache/beir/embeddings/sentence-transformers_all-MiniLM-L6-v2.npz"), show_default=True, help="Real vectors (an `eval beir` embedding cache) to scatter synthetic ones around.")
+@click.option("--sizes", default="100000,1000000", show_default=True, help="Comma-separated vector counts.")
+@click.option("--noise", default=0.5, show_default=True, type=click.FloatRange(0, 10), help="Norm of the Gaussian noise added to each real vector.")
+@backend_option
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/scale"), show_default=True, help="Where the benchmark indexes are written.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown report here.")
+def scale(dataset: Path, base: Path, sizes: str, noise: float, backend: str, work: Path, out: Path | None) -> None:
+    """Build flat and HNSW indexes of synthetic vectors at each size; time startup and search, measure recall."""
+    import numpy as np
+
+    from eval import bench as timing
+    from eval import scale as bench_scale
+    from eval.beir import load_queries
+    from indexer.embedding import load_encoder
+
+    with np.load(base) as stored:
+        real = np.asarray(stored["vectors"], dtype=np.float32)
+    queries = load_encoder(DEFAULT_MODEL, backend).encode(list(load_queries(dataset).values()))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for count in (int(size) for size in sizes.split(",")):
+        vectors = bench_scale.synthetic_vectors(real, count, noise)
+        truth = bench_scale.exact_neighbours(vectors, queries)
+        for factory, params in bench_scale.candidates():
+            row = bench_scale.measure(vectors, queries, truth, factory, params, work / f"{count}-{factory.replace(',', '_')}.faiss", backend)
+            click.echo(row.line())
+            rows.append(row)
+        del vectors
+    description = (
+        f"Machine: {timing.machine_description()}. {len(real):,} real {DEFAULT_MODEL} vectors of SciFact chunks and sentences "
+        f"from `{base}`, scattered into synthetic unit vectors (Gaussian noise of norm {noise}, then renormalised: same dimension "
+        f"and norm, real topical clusters); queries are the {len(queries):,} real SciFact queries encoded with the {backend} encoder. "
+        "Startup is a fresh process loading the encoder and opening the memory-mapped index; RSS is that process after all searches; "
+        "search is one query at a time; recall@10 is against exact search."
+    )
+    if out is not None:
+        out.write_text(bench_scale.report(rows, description), encoding="utf-8")
+        click.echo(f"wrote {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -17,6 +18,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.access import api_key_guard, cors_config
 from service.answer import AnswerSettings, answer_question
+from service.batching import QueryBatcher
 from service.confidence import load_calibration
 from service.documents import document_info
 from service.http_errors import EXCEPTION_HANDLERS
@@ -111,8 +113,17 @@ def create_app(settings: Settings) -> Litestar:
     async def load_index(app: Litestar) -> AsyncIterator[None]:
         calibration = load_calibration(settings.calibration)
         app.state.answer_settings = AnswerSettings(calibration=calibration, abstain_below=settings.abstain_below)
-        app.state.retriever = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model)
-        yield
+        # Answering is GIL-bound Python: more threads than cores only queue for the GIL and starve the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
+        # Split the cores between workers so their encoder thread pools do not fight.
+        threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
+        opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
+        batcher = QueryBatcher(opened.encoder, settings.max_batch, settings.batch_wait_ms)
+        app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
+        try:
+            yield
+        finally:
+            batcher.close()
 
     return Litestar(
         route_handlers=[ask, search, document, health, ready, list_models, retrieve_model, chat_completions, *page_routes()],
@@ -121,3 +132,8 @@ def create_app(settings: Settings) -> Litestar:
         cors_config=cors_config(settings),
         exception_handlers=EXCEPTION_HANDLERS,
     )
+
+
+def app_from_env() -> Litestar:
+    """The app for server workers, configured by IQA_* variables (uvicorn --factory)."""
+    return create_app(Settings.from_env())

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from indexer.embedding import canonical_model_name
+from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.store import IndexNotFound, IndexStoreError, read_manifest
 from service.confidence import CalibrationError, load_calibration
-from service.settings import Settings
+from service.settings import Settings, settings_env
 
 
 @click.command()
 @click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]")
 @click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]")
+@click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default torch]")
 @click.option("--host", help="Interface to bind. [env IQA_HOST; default 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on. [env IQA_PORT; default 8000]")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]")
@@ -22,6 +24,11 @@ from service.settings import Settings
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level. [env IQA_LOG_LEVEL]")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
 @click.option("--api-key", help="Require 'Authorization: Bearer KEY' on every endpoint but /health. Prefer the env var: flags show in `ps`. [env IQA_API_KEY]")
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes; they share the memory-mapped index files. [env IQA_WORKERS; default 1]")
+@click.option("--max-batch", type=click.IntRange(1, 1024), help="Most questions encoded in one call. [env IQA_MAX_BATCH; default 32]")
+@click.option("--batch-wait-ms", type=click.FloatRange(0, 100), help="How long a lone question waits for others to batch with. [env IQA_BATCH_WAIT_MS; default 0]")
+@click.option("--answer-threads", type=click.IntRange(1, 256), help="Questions answered at once per worker. [env IQA_ANSWER_THREADS; default 2]")
+@click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers]")
 @click.option("--build-from", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
@@ -36,11 +43,20 @@ def main(corpus: Path | None, **options: object) -> None:
         load_calibration(settings.calibration)
     except CalibrationError as error:
         raise click.ClickException(str(error)) from error
+    serve(settings)
+
+
+def serve(settings: Settings) -> None:
+    """Run uvicorn: in this process, or in worker processes that read the settings from IQA_*."""
     import uvicorn
 
     from service.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+        return
+    os.environ.update(settings_env(settings))
+    uvicorn.run("service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
 def check_index(settings: Settings) -> None:
@@ -55,6 +71,11 @@ def check_index(settings: Settings) -> None:
             f"index {settings.index} was built with model {manifest.model!r}, not {model!r}: "
             f"start with --model {manifest.model!r} or rebuild the index with --model {model!r}"
         )
+    if manifest.encoder != settings.backend:
+        raise click.ClickException(
+            f"index {settings.index} was embedded with the {manifest.encoder!r} encoder, not {settings.backend!r}: "
+            f"start with --backend {manifest.encoder} or rebuild the index with --backend {settings.backend}"
+        )
 
 
 def build_if_missing(corpus: Path, settings: Settings) -> None:
@@ -68,8 +89,7 @@ def build_if_missing(corpus: Path, settings: Settings) -> None:
         raise click.ClickException(str(error)) from error
     from indexer.build import build_index
     from indexer.cli import print_report
-    from indexer.embedding import load_encoder
 
     click.echo(f"No index at {settings.index}: building one from {corpus}")
-    report = build_index(corpus, settings.index, load_encoder(settings.model), progress=True)
+    report = build_index(corpus, settings.index, load_encoder(settings.model, settings.backend), progress=True)
     print_report(report, model_seconds=0.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from indexer.lexical import LexicalIndex, tokenize
+from indexer.lexical import LexicalIndex, text_tokens
 from service.types import Passage
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
@@ -25,7 +25,7 @@ HAS_NUMBER = re.compile(
 )
 
 
-QUESTION_STOPWORDS = sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"})
+QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
 
 
 class CalibrationError(ValueError):
@@ -67,10 +67,10 @@ def load_calibration(path: Path | None = None) -> Calibration:
 def coverage(lexical: LexicalIndex, question: str, passages: list[Passage]) -> float:
     """IDF-weighted share of the question's content terms that occur in the retrieved passages."""
     # Question words ("how", "many", "does") are rare in reports, so they would count as missing.
-    terms = set(tokenize([question], stopwords=QUESTION_STOPWORDS)[0])
+    terms = set(text_tokens(question, QUESTION_STOPWORDS))
     if not terms:
         return 0.0
-    found = terms & {token for tokens in tokenize([p.text for p in passages]) for token in tokens}
+    found: set[str] = set().union(*(terms & set(text_tokens(p.text)) for p in passages))
     total = sum(lexical.idf(term) for term in terms)
     return sum(lexical.idf(term) for term in found) / total if total else 0.0
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from indexer.embedding import Encoder, load_encoder
+from indexer.embedding import DEFAULT_BACKEND, Encoder, load_encoder
 from indexer.store import Index, open_index
+from indexer.vectors import search_one_query_per_thread
 from service.errors import InvalidRequest
 from service.fusion import fuse_scores, ranked
 from service.query import retrieval_text
@@ -96,20 +98,23 @@ class QueryScores:
 class Retriever:
     """An encoder and an index opened together, checked to be compatible."""
 
-    def __init__(self, index: Index, encoder: Encoder) -> None:
+    def __init__(self, index: Index, encoder: Encoder, encode_question: Callable[[str], np.ndarray] | None = None) -> None:
         self.index = index
         self.encoder = encoder
+        # The service passes a micro-batcher here; eval and tests encode directly.
+        self.encode_question = encode_question or (lambda text: encoder.encode([text]))
 
     @classmethod
-    def open(cls, index_dir: Path, model: str) -> Retriever:
+    def open(cls, index_dir: Path, model: str, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> Retriever:
         """Load the model, then the index built with it."""
-        encoder = load_encoder(model)
-        return cls(open_index(index_dir, encoder.model_name, encoder.dimension), encoder)
+        search_one_query_per_thread()
+        encoder = load_encoder(model, backend, threads)
+        return cls(open_index(index_dir, encoder.model_name, encoder.dimension, encoder.backend), encoder)
 
     def query(self, question: str) -> tuple[str, np.ndarray]:
         """A validated question's retrieval text and its (1, dimension) unit vector."""
         text = retrieval_text(check_question(question))
-        return text, self.encoder.encode([text])
+        return text, self.encode_question(text)
 
     def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
         """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.embedding import DEFAULT_MODEL
+from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
 
 ENV_PREFIX = "IQA_"
 
@@ -19,6 +19,8 @@ class Settings:
 
     index: Path = Path(".index")
     model: str = DEFAULT_MODEL
+    # Encoder backend for questions; must be the one that embedded the index.
+    backend: str = DEFAULT_BACKEND
     host: str = "127.0.0.1"
     port: int = 8000
     # Abstention model; None means the one shipped with the service.
@@ -26,6 +28,15 @@ class Settings:
     # Confidence below which to abstain; None means the calibration's own threshold.
     abstain_below: float | None = None
     log_level: str = "info"
+    # Server processes; each loads the model and maps the same index files.
+    workers: int = 1
+    # Most questions one encoder call takes, and how long a lone question waits for company.
+    max_batch: int = 32
+    # Requests answered at once per process (worker threads); the rest wait their turn in order.
+    answer_threads: int = 2
+    # Encoder threads per process; None means the cores divided among the workers.
+    threads: int | None = None
+    batch_wait_ms: float = 0.0
     # Origins allowed to call the API from a browser (CORS); empty means no cross-origin access.
     cors_origins: tuple[str, ...] = ()
     # Bearer token required on every endpoint but /health and the page shell; None means open.
@@ -47,11 +58,17 @@ class Settings:
 PARSERS: dict[str, Callable[[str], Any]] = {
     "index": Path,
     "model": str,
+    "backend": lambda raw: one_of(raw, BACKENDS),
     "host": str,
     "port": int,
     "calibration": Path,
     "abstain_below": float,
     "log_level": str,
+    "workers": int,
+    "max_batch": int,
+    "answer_threads": int,
+    "threads": int,
+    "batch_wait_ms": float,
     "cors_origins": lambda raw: tuple(origin.strip() for origin in raw.split(",") if origin.strip()),
     "api_key": str,
 }
@@ -63,3 +80,21 @@ def parse_setting(name: str, raw: str, parse: Callable[[str], Any]) -> Any:
         return parse(raw)
     except ValueError as error:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {name.replace('_', ' ')}") from error
+
+
+def one_of(raw: str, choices: tuple[str, ...]) -> str:
+    """raw itself when it is one of choices."""
+    if raw not in choices:
+        raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """IQA_* variables that rebuild these settings in another process (server workers)."""
+    env = {}
+    for name in PARSERS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        env[ENV_PREFIX + name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return env

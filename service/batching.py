@@ -1,0 +1,83 @@
+"""Micro-batching: questions that arrive together are encoded in one encoder call, one call at a time."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+import numpy as np
+
+from indexer.embedding import Encoder
+
+Request = tuple[str, Future]
+
+
+class QueryBatcher:
+    """A single encoder thread that drains waiting questions into batches.
+
+    One call at a time keeps the encoder's thread pool from being oversubscribed by concurrent
+    requests; batching amortises its per-call cost. A lone question is encoded at once unless
+    max_wait_ms asks the thread to wait that long for company.
+    """
+
+    def __init__(self, encoder: Encoder, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
+        self.encoder = encoder
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        # Counters for benchmarks: mean batch size = questions / batches.
+        self.batches = 0
+        self.questions = 0
+        self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="query-encoder", daemon=True)
+        self._thread.start()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The (1, dimension) unit vector of one question, encoded alongside any others waiting."""
+        if not self._thread.is_alive():
+            raise RuntimeError("the query encoder has stopped")
+        future: Future = Future()
+        self._queue.put((text, future))
+        return future.result()[None, :]
+
+    def close(self) -> None:
+        """Stop the encoder thread after the questions already queued."""
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch, stop = self._collect(first)
+            self._encode(batch)
+            if stop:
+                return
+
+    def _collect(self, first: Request) -> tuple[list[Request], bool]:
+        """The first request and whatever else is waiting, up to max_batch; True if told to stop."""
+        batch, deadline = [first], time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                remaining = deadline - time.monotonic()
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _encode(self, batch: list[Request]) -> None:
+        """Encode a batch and hand each caller its row, or the error."""
+        self.batches += 1
+        self.questions += len(batch)
+        try:
+            vectors = self.encoder.encode([text for text, _ in batch], batch_size=len(batch))
+        except Exception as error:  # every waiting caller must hear about it, whatever it is
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        for (_, future), vector in zip(batch, vectors):
+            future.set_result(vector)
