@@ -128,7 +128,8 @@ def format_result(result: QuestionResult) -> str:
 @click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1, 8, 32), show_default=True, help="Requests in flight (repeatable).")
 @click.option("--client", type=click.Choice(["auto", "wrk", "httpx"]), default="auto", show_default=True, help="Load generator: wrk (Debian's package) when installed, else async httpx.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int) -> None:
+@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024), help="Server's most questions per encoder call (1 turns batching off).")
+def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int, max_batch: int) -> None:
     """Time /ask on a real server on 127.0.0.1 against the in-process path."""
     from eval import bench as timing
     from eval.wrk import wrk_available
@@ -136,12 +137,12 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     if client == "auto":
         client = "wrk" if wrk_available() else "httpx"
     questions = [question.question for question in load_eval_set(set_path)]
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); load from {client}")
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); max batch {max_batch}; load from {client}")
     retriever = Retriever.open(index_dir, model, backend)
     timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
     local = timing.time_in_process(retriever, questions, requests)
     click.echo(local.line())
-    process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers)))
+    process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers), "--max-batch", str(max_batch)))
     try:
         drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
         for concurrency in concurrencies:

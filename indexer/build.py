@@ -17,8 +17,10 @@ from tqdm import tqdm
 
 from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
 from indexer.embedding import Encoder
+from indexer.failpoints import failpoint
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.loading import load_corpus
+from indexer.publish import DEFAULT_KEEP
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
 from indexer.vectors import choose_index
@@ -160,13 +162,14 @@ def build_index(
     settings: BuildSettings = BuildSettings(),
     batch_size: int = 32,
     progress: bool = False,
+    keep: int = DEFAULT_KEEP,
 ) -> BuildReport:
-    """Build a complete index of corpus_dir into out_dir and report on it."""
+    """Build a new version of the index of corpus_dir under out_dir, publish it and report on it."""
     started = time.perf_counter()
     documents, skipped = load_corpus(corpus_dir)
     if not documents:
         raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
-    return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started)
+    return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep)
 
 
 def build_from_documents(
@@ -178,6 +181,7 @@ def build_from_documents(
     progress: bool = False,
     skipped: list[Skipped] | None = None,
     started: float | None = None,
+    keep: int = DEFAULT_KEEP,
 ) -> BuildReport:
     """Split, embed and write already-loaded documents as an index in out_dir."""
     started = time.perf_counter() if started is None else started
@@ -185,6 +189,7 @@ def build_from_documents(
     sentences, chunks = split_documents(documents, settings, progress)
     embedding_started = time.perf_counter()
     chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
+    failpoint("embedding")
     sentence_vectors = encoder.encode([sentence.text for sentence in sentences], batch_size, progress)
     embedding_seconds = time.perf_counter() - embedding_started
     contents = IndexContents(
@@ -198,7 +203,7 @@ def build_from_documents(
         LexicalIndex.build([document.text[document.body_start :] for document in documents]),
     )
     manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
-    manifest = write_index(out_dir, contents, manifest)
+    manifest = write_index(out_dir, contents, manifest, keep)
     return BuildReport(
         out_dir=out_dir,
         version=manifest.version,

@@ -10,6 +10,7 @@ import click
 
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
 from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound, load_encoder
+from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback
 from indexer.store import IndexStoreError
 
 
@@ -28,7 +29,8 @@ def cli() -> None:
 @click.option("--overlap-tokens", default=DEFAULT_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Tokens of trailing sentences repeated at the start of the next chunk.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool) -> None:
+@click.option("--keep", default=DEFAULT_KEEP, show_default=True, type=click.IntRange(1, 1000), help="Versions kept for rollback; older ones are deleted.")
+def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, keep: int) -> None:
     """Index every .txt and .md file under CORPUS_DIR into --out."""
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
@@ -39,7 +41,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started
     try:
-        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress)
+        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     print_report(report, model_seconds)
@@ -47,7 +49,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
 
 def print_report(report: BuildReport, model_seconds: float) -> None:
     """Print a short summary of a build."""
-    click.echo(f"Built index {report.version} in {report.out_dir}")
+    click.echo(f"Published index version {report.version} in {report.out_dir}")
     click.echo(f"  documents: {report.documents}")
     click.echo(f"  chunks:    {report.chunks} ({report.sentences} sentences)")
     click.echo(f"  skipped:   {len(report.skipped)}")
@@ -56,3 +58,24 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
     click.echo(f"  model load: {model_seconds:.1f} s")
     click.echo(f"  indexing:   {report.seconds:.2f} s, {report.chunks / max(report.seconds, 1e-9):.0f} chunks/s overall")
     click.echo(f"  embedding:  {report.embedding_seconds:.2f} s for {report.chunks + report.sentences} texts, {report.chunks_per_second:.0f} chunks/s")
+
+
+@cli.command("rollback")
+@click.option("--index", "root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Index root written by `build --out`.")
+@click.option("--to", "version", help="Version to publish; default: the one before the current.")
+def rollback_command(root: Path, version: str | None) -> None:
+    """Publish an earlier version again (atomically); a running service picks it up on reload."""
+    try:
+        published = rollback(root, version)
+    except PublishError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{root} now serves {published}")
+
+
+@cli.command("versions")
+@click.option("--index", "root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Index root written by `build --out`.")
+def versions_command(root: Path) -> None:
+    """List the versions kept under an index root, marking the published one."""
+    current = published_version(root)
+    for name in list_versions(root):
+        click.echo(f"{'*' if name == current else ' '} {name}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,9 @@ import faiss
 import msgspec
 import numpy as np
 
+from indexer.failpoints import failpoint
 from indexer.lexical import LexicalIndex
+from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
 from indexer.types import Chunk, Document, Sentence
 from indexer.vectors import build_vector_index, open_vector_index
 
@@ -94,16 +95,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_index(out_dir: Path, contents: IndexContents, manifest: Manifest) -> Manifest:
-    """Write a complete index beside out_dir, then swap it into place."""
-    if out_dir.exists() and not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
-        raise IndexCorrupt(f"{out_dir} exists and is not an index; refusing to overwrite it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would hide the index from a service run as another user
+def write_index(root: Path, contents: IndexContents, manifest: Manifest, keep: int = DEFAULT_KEEP) -> Manifest:
+    """Write a new version under root, verify it, then publish it with an atomic pointer swap."""
+    try:
+        staging = staging_dir(root, manifest.version)
+    except PublishError as error:
+        raise IndexCorrupt(str(error)) from error
+    staging.chmod(0o755)
     try:
         manifest = write_files(staging, contents, manifest)
-        swap_into_place(staging, out_dir)
+        verify_version(staging)
+        publish(root, staging, manifest.version, keep)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
@@ -115,6 +117,7 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
         raise ValueError("chunk ids must be 0..n-1 in order")
     vectors = build_vector_index(contents.chunk_vectors, manifest.faiss_index, manifest.faiss_params)
     faiss.write_index(vectors, str(directory / CHUNK_VECTORS))
+    failpoint("writing")
     np.save(directory / SENTENCE_VECTORS, contents.sentence_vectors)
     for name, records in ((DOCUMENTS, contents.documents), (CHUNKS, contents.chunks), (SENTENCES, contents.sentences)):
         (directory / name).write_bytes(msgspec.json.encode(records))
@@ -134,20 +137,12 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     return manifest
 
 
-def swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Replace out_dir with staging, keeping the old index until the new one is in place."""
-    retired = None
-    if out_dir.exists():
-        retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, retired)
-    os.replace(staging, out_dir)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
 def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of an index directory, or a clear error."""
-    path = index_dir / MANIFEST
+    """The manifest of the published version under an index root (or of a version directory)."""
+    try:
+        path = version_dir(index_dir) / MANIFEST
+    except PublishError as error:
+        raise IndexCorrupt(str(error)) from error
     if not path.is_file():
         raise IndexNotFound(
             f"no index at {index_dir} (missing {MANIFEST}); build one with "
@@ -185,9 +180,13 @@ def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: 
 class Index:
     """A built index opened read-only."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, verify: bool = True) -> None:
+        # Resolve the published version once: a later publish must not mix two versions' files.
+        index_dir = version_dir(index_dir)
         self.path = index_dir
         self.manifest = read_manifest(index_dir)
+        if verify:
+            verify_checksums(index_dir, self.manifest)
         try:
             self.vectors = open_vector_index(index_dir / CHUNK_VECTORS, self.manifest.faiss_params)
             self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
@@ -232,6 +231,25 @@ class Index:
     def chunk_vectors(self, chunk_ids: list[int]) -> np.ndarray:
         """The stored vectors of the given chunks, one row each."""
         return np.vstack([self.vectors.reconstruct(chunk_id) for chunk_id in chunk_ids])
+
+
+def verify_checksums(directory: Path, manifest: Manifest) -> None:
+    """Every file the manifest lists must be present with the same sha256."""
+    for name, expected in manifest.files.items():
+        path = directory / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index {directory} is missing {name}; rebuild it or roll back with `python -m indexer rollback`")
+        if file_sha256(path) != expected:
+            raise IndexCorrupt(f"index {directory}: {name} does not match its checksum; rebuild it or roll back")
+
+
+def verify_version(directory: Path) -> None:
+    """A freshly written version must open cleanly and find its own first chunk."""
+    index = Index(directory)
+    if index.chunks:
+        scores, ids = index.search(index.chunk_vectors([0]), 1)
+        if ids[0][0] < 0 or scores[0][0] < 0.99:
+            raise IndexCorrupt(f"test query on {directory} failed: chunk 0 did not find itself")
 
 
 def decode_list(path: Path, record_type: type) -> list[Any]:

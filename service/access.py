@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from litestar.config.cors import CORSConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
@@ -41,3 +42,10 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
+
+
+def rate_limit_config(settings: Settings) -> RateLimitConfig | None:
+    """Per-client (remote address) request limit, sparing /health; off when set to 0."""
+    if settings.rate_limit_per_minute <= 0:
+        return None
+    return RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute), exclude=["/health"])

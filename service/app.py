@@ -16,7 +16,8 @@ from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from service.access import api_key_guard, cors_config
+from service.access import api_key_guard, cors_config, rate_limit_config
+from service.admin import reload_index
 from service.answer import AnswerSettings, answer_question
 from service.batching import QueryBatcher
 from service.confidence import load_calibration
@@ -120,16 +121,21 @@ def create_app(settings: Settings) -> Litestar:
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
         batcher = QueryBatcher(opened.encoder, settings.max_batch, settings.batch_wait_ms)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
+        app.state.index_root = settings.index
+        app.state.admin_enabled = settings.api_key is not None
+        app.state.reload_lock = anyio.Lock()
         try:
             yield
         finally:
             batcher.close()
 
     return Litestar(
-        route_handlers=[ask, search, document, health, ready, list_models, retrieve_model, chat_completions, *page_routes()],
+        route_handlers=[ask, search, document, health, ready, reload_index, list_models, retrieve_model, chat_completions, *page_routes()],
         lifespan=[load_index],
         guards=[api_key_guard(settings.api_key)],
         cors_config=cors_config(settings),
+        middleware=[limit.middleware] if (limit := rate_limit_config(settings)) else [],
+        request_max_body_size=settings.max_body_bytes,
         exception_handlers=EXCEPTION_HANDLERS,
     )
 

@@ -29,6 +29,8 @@ from service.settings import Settings, settings_env
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 100), help="How long a lone question waits for others to batch with. [env IQA_BATCH_WAIT_MS; default 0]")
 @click.option("--answer-threads", type=click.IntRange(1, 256), help="Questions answered at once per worker. [env IQA_ANSWER_THREADS; default 2]")
 @click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers]")
+@click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body accepted; 413 beyond. [env IQA_MAX_BODY_BYTES; default 1 MiB]")
+@click.option("--rate-limit-per-minute", type=click.IntRange(0), help="Requests per minute per client address, 0 for none; 429 beyond. [env IQA_RATE_LIMIT_PER_MINUTE; default 0]")
 @click.option("--build-from", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""

@@ -60,19 +60,24 @@ def on_unknown_document(request: Request, error: UnknownDocument) -> Response:
 
 def on_http_error(request: Request, error: HTTPException) -> Response:
     """Other HTTP errors keep their status and headers, with the same body shape."""
+    detail = STATUS_HINTS.get(error.status_code, error.detail)
     if is_openai_path(request):
-        detail = error.detail
         if error.status_code == 404 and detail == "Not Found":
             detail = f"Unknown path {request.url.path}: this service offers GET /v1/models and POST /v1/chat/completions."
         response = openai_error(error.status_code, detail, code=OPENAI_CODES.get(error.status_code))
     else:
-        body = {"status_code": error.status_code, "detail": error.detail}
+        body = {"status_code": error.status_code, "detail": detail}
         response = Response(body, status_code=error.status_code, media_type=MediaType.JSON)
     response.headers.update(error.headers or {})
     return response
 
 
-OPENAI_CODES = {401: "invalid_api_key", 404: "not_found"}
+OPENAI_CODES = {401: "invalid_api_key", 404: "not_found", 429: "rate_limit_exceeded"}
+# Litestar's own texts for these ("Request Entity Too Large") do not say what to do.
+STATUS_HINTS = {
+    413: "request body too large: this service accepts bodies up to IQA_MAX_BODY_BYTES bytes (1 MiB unless configured)",
+    429: "too many requests from this address: wait for the number of seconds in the RateLimit-Reset header, then retry",
+}
 
 EXCEPTION_HANDLERS = {
     InvalidRequest: on_invalid_request,

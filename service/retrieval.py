@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 
 from indexer.embedding import DEFAULT_BACKEND, Encoder, load_encoder
+from indexer.publish import version_dir
 from indexer.store import Index, open_index
 from indexer.vectors import search_one_query_per_thread
 from service.errors import InvalidRequest
@@ -170,3 +171,12 @@ class Retriever:
         """Validated question in, the k best passages out."""
         text, vector = self.query(question)
         return self.passages(text, vector, check_k(k), settings)
+
+
+def reopened(retriever: Retriever, root: Path) -> Retriever | None:
+    """A retriever over the version now published under root, sharing the encoder; None if unchanged."""
+    if version_dir(root) == retriever.index.path:
+        return None
+    encoder = retriever.encoder
+    index = open_index(root, encoder.model_name, encoder.dimension, encoder.backend)
+    return Retriever(index, encoder, retriever.encode_question)

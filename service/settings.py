@@ -36,6 +36,9 @@ class Settings:
     answer_threads: int = 2
     # Encoder threads per process; None means the cores divided among the workers.
     threads: int | None = None
+    # Largest request body accepted (413 beyond), and requests per minute per client (0: no limit).
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_minute: int = 0
     batch_wait_ms: float = 0.0
     # Origins allowed to call the API from a browser (CORS); empty means no cross-origin access.
     cors_origins: tuple[str, ...] = ()
@@ -68,6 +71,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "max_batch": int,
     "answer_threads": int,
     "threads": int,
+    "max_body_bytes": int,
+    "rate_limit_per_minute": int,
     "batch_wait_ms": float,
     "cors_origins": lambda raw: tuple(origin.strip() for origin in raw.split(",") if origin.strip()),
     "api_key": str,

@@ -60,3 +60,13 @@ def test_documents_endpoint_returns_metadata_and_text(client: TestClient, seed_t
     assert body["text"] == seed_text and body["chunks"] > 0 and body["sentences"] > body["chunks"] // 2
     missing = client.get("/documents/no-such-report.txt")
     assert missing.status_code == 404 and "no-such-report.txt" in missing.json()["detail"]
+
+
+def test_body_size_and_rate_limits_answer_413_and_429_with_what_to_do(index_dir: Path) -> None:
+    settings = Settings(index=index_dir, max_body_bytes=2048, rate_limit_per_minute=3)
+    with TestClient(create_app(settings)) as limited:
+        big = limited.post("/ask", content=b'{"question": "' + b"x" * 4096 + b'"}', headers={"content-type": "application/json"})
+        assert big.status_code == 413 and "IQA_MAX_BODY_BYTES" in big.json()["detail"]
+        statuses = [limited.get("/search", params={"q": "vetting"}).status_code for _ in range(4)]
+        assert statuses[-1] == 429 and "RateLimit-Reset" in limited.get("/search", params={"q": "x"}).json()["detail"]
+        assert limited.get("/health").status_code == 200  # never rate limited

@@ -13,6 +13,7 @@ from eval.beir import BeirError, load_qrels, load_queries
 from eval.cli import cli as eval_cli
 from indexer.chunking import paragraph_spans
 from indexer.embedding import CachedEncoder, Encoder
+from indexer.store import read_manifest
 
 QUERIES = {
     "q1": ("The force's vetting does not follow national policy.", "p12"),
@@ -63,7 +64,7 @@ def test_beir_command_reuses_its_cached_index(dataset: Path, tmp_path: Path) -> 
         result = CliRunner().invoke(eval_cli, ["beir", str(dataset), "--json", "--cache", str(cache)])
         assert result.exit_code == 0, result.output
         [index_dir] = [p for p in cache.iterdir() if p.name != "embeddings"]
-        versions.append(json.loads((index_dir / "manifest.json").read_text())["version"])
+        versions.append(read_manifest(index_dir).version)
     assert versions[0] == versions[1]
 
 

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
 from indexer.cli import cli as indexer_cli
+from indexer.publish import version_dir
 from tests.conftest import CORPUS
 
 
@@ -22,7 +23,7 @@ def test_indexer_build_reports_documents_chunks_and_skips(tmp_path: Path) -> Non
     assert "documents: 1" in result.output
     assert "skipped:   1" in result.output and "scan.txt: binary" in result.output
     assert "chunks/s" in result.output
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    manifest = json.loads((version_dir(tmp_path / "index") / "manifest.json").read_text())
     assert manifest["chunk_tokens"] == 96 and manifest["counts"]["skipped"] == 1
 
 

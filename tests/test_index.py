@@ -11,6 +11,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.embedding import Encoder
+from indexer.publish import version_dir
 from indexer.store import MANIFEST, Index, IndexCorrupt, IndexMismatch, IndexNotFound, open_index
 from tests.conftest import CORPUS, SEED_DOC
 
@@ -32,7 +33,7 @@ def test_chunks_respect_the_configured_token_size(index: Index) -> None:
 
 
 def test_manifest_describes_the_build(index: Index, index_dir: Path) -> None:
-    manifest = json.loads((index_dir / MANIFEST).read_text())
+    manifest = json.loads((version_dir(index_dir) / MANIFEST).read_text())
     assert manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["dimension"] == 384
     assert manifest["tokenizer"] == "cl100k_base"
@@ -65,10 +66,17 @@ def test_missing_and_corrupt_indexes_are_clear_errors(index_dir: Path, tmp_path:
         open_index(tmp_path / "none")
     broken = tmp_path / "broken"
     shutil.copytree(index_dir, broken)
-    (broken / "chunks.json").write_text("[not json")
-    with pytest.raises(IndexCorrupt, match="incomplete or corrupt"):
+    files = version_dir(broken)
+    (files / "chunks.json").write_text("[not json")
+    with pytest.raises(IndexCorrupt, match="chunks.json does not match its checksum"):
         open_index(broken)
-    (broken / MANIFEST).write_text("{")
+    with pytest.raises(IndexCorrupt, match="incomplete or corrupt"):
+        Index(broken, verify=False)
+    shutil.copy(version_dir(index_dir) / "chunks.json", files / "chunks.json")
+    (files / "sentences.npy").unlink()
+    with pytest.raises(IndexCorrupt, match="missing sentences.npy"):
+        open_index(broken)
+    (files / MANIFEST).write_text("{")
     with pytest.raises(IndexCorrupt, match="unreadable manifest"):
         open_index(broken)
 
@@ -79,10 +87,11 @@ def test_rebuild_replaces_an_index_but_never_other_files(encoder: Encoder, tmp_p
     second = build_index(CORPUS, out, encoder)
     assert open_index(out).manifest.version == second.version
     assert first.chunks == second.chunks
-    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no staging leftovers
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+    assert not list((out / "versions").glob(".*"))  # no staging leftovers
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(IndexCorrupt, match="refusing to overwrite"):
+    with pytest.raises(IndexCorrupt, match="refusing to write into it"):
         build_index(CORPUS, precious, encoder)
     assert (precious / "notes.txt").read_text() == "keep me"

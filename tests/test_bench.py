@@ -1,0 +1,45 @@
+"""The load generators and the multi-worker server, driven for a second or two against 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eval.bench import drive_http, process_tree, start_server
+from eval.wrk import drive_wrk, wrk_available
+from indexer.embedding import Encoder
+
+QUESTIONS = ["What did the inspector say about vetting?", "Are there enough trained detectives?"]
+
+
+def test_httpx_driver_counts_requests_and_errors(server: str) -> None:
+    report = asyncio.run(drive_http(server, QUESTIONS, requests=20, concurrency=4))
+    assert report.requests == 20 and report.errors == 0
+    assert 0 < report.p50 <= report.p95 <= report.p99
+
+
+@pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_driver_reports_figures_from_a_bounded_run(server: str) -> None:
+    report = drive_wrk(server, QUESTIONS, concurrency=2, seconds=1)
+    assert report.requests > 0 and report.errors == 0
+    assert 0 < report.p50 <= report.p95 <= report.p99 and report.seconds < 5
+
+
+def test_wrk_driver_refuses_other_hosts() -> None:
+    with pytest.raises(ValueError, match="127.0.0.1"):
+        drive_wrk("http://example.org:80", QUESTIONS, concurrency=1, seconds=1)
+
+
+def test_two_workers_serve_the_same_index(index_dir: Path, encoder: Encoder) -> None:
+    process, base = start_server(index_dir, encoder.model_name, extra=("--workers", "2"))
+    try:
+        assert len(process_tree(process.pid)) >= 3  # the supervisor and its two workers
+        for question in QUESTIONS * 5:
+            response = httpx.post(f"{base}/ask", json={"question": question}, timeout=30)
+            assert response.status_code == 200 and response.json()["evidence"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,70 @@
+"""Hot reload: new versions published while a client keeps asking, with no failed request."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import httpx
+from litestar.testing import TestClient
+
+from eval.bench import start_server
+from indexer.build import build_index
+from indexer.embedding import Encoder
+from indexer.publish import published_version
+from tests.conftest import CORPUS
+
+KEY = "reload-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+NEW_REPORTS = [
+    ("What did the inspector say about drones?", "The inspector praised the force's new drone unit for finding missing people quickly."),
+    ("What did the inspector say about horses?", "The mounted branch keeps too many horses for the patrols it actually runs."),
+]
+
+
+def keep_asking(base: str, stop: threading.Event, failures: list[str], answered: list[int]) -> None:
+    with httpx.Client(timeout=30, headers=AUTH) as client:
+        while not stop.is_set():
+            try:
+                response = client.post(f"{base}/ask", json={"question": "What did the inspector say about vetting?"})
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+            except httpx.HTTPError as error:
+                failures.append(repr(error))
+            answered.append(1)
+
+
+def test_reload_switches_versions_under_load_without_a_failed_request(encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    process, base = start_server(root, encoder.model_name, env={"IQA_API_KEY": KEY})
+    stop, failures, answered = threading.Event(), [], []
+    clients = [threading.Thread(target=keep_asking, args=(base, stop, failures, answered)) for _ in range(4)]
+    try:
+        for client in clients:
+            client.start()
+        for i, (question, sentence) in enumerate(NEW_REPORTS):
+            corpus = tmp_path / f"corpus{i}"
+            shutil.copytree(CORPUS, corpus)
+            (corpus / "new.txt").write_text(sentence + "\n", encoding="utf-8")
+            build_index(corpus, root, encoder)
+            reloaded = httpx.post(f"{base}/admin/reload", headers=AUTH, timeout=60).json()
+            assert reloaded["reloaded"] and reloaded["version"] == published_version(root)
+            assert httpx.get(f"{base}/ready", headers=AUTH, timeout=10).json()["version"] == published_version(root)
+            answer = httpx.post(f"{base}/ask", json={"question": question}, headers=AUTH, timeout=30).json()
+            assert answer["evidence"][0]["text"] == sentence
+        again = httpx.post(f"{base}/admin/reload", headers=AUTH, timeout=60).json()
+        assert again["reloaded"] is False
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=60)
+        process.terminate()
+        process.wait(timeout=20)
+    assert failures == [] and len(answered) > 20
+
+
+def test_admin_is_disabled_without_an_api_key(client: TestClient) -> None:
+    response = client.post("/admin/reload")
+    assert response.status_code == 404 and "IQA_API_KEY" in response.json()["detail"]
