@@ -175,6 +175,11 @@ def memory_kib(pid: int, field: str) -> int:
         return 0
 
 
+def server_rss_kib(process: subprocess.Popen) -> int:
+    """Resident memory of the server and its workers, in KiB."""
+    return sum(memory_kib(pid, "Rss") for pid in process_tree(process.pid))
+
+
 def server_memory(process: subprocess.Popen) -> str:
     """RSS and PSS (pages shared between workers counted once in total) of the server and its workers."""
     pids = process_tree(process.pid)

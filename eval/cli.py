@@ -367,3 +367,30 @@ def scale(dataset: Path, base: Path, sizes: str, noise: float, backend: str, wor
     if out is not None:
         out.write_text(bench_scale.report(rows, description), encoding="utf-8")
         click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index root to serve.")
+@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions to send (JSONL eval set).")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@backend_option
+@click.option("--requests", default=20_000, show_default=True, type=click.IntRange(2_000, 1_000_000), help="Requests in all.")
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 256), help="Requests in flight.")
+def soak(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, concurrency: int) -> None:
+    """A bounded soak on 127.0.0.1: errors, and server memory after the first 1,000 requests against the end."""
+    from eval import bench as timing
+
+    questions = [question.question for question in load_eval_set(set_path)]
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {requests} requests at concurrency {concurrency}")
+    process, base = timing.start_server(index_dir, model, backend=backend)
+    try:
+        first = asyncio.run(timing.drive_http(base, questions, 1_000, concurrency))
+        early = timing.server_rss_kib(process)
+        rest = asyncio.run(timing.drive_http(base, questions, requests - 1_000, concurrency))
+        late = timing.server_rss_kib(process)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    click.echo(first.line())
+    click.echo(rest.line())
+    click.echo(f"errors: {first.errors + rest.errors}; server RSS after 1,000 requests {early / 1024:.0f} MiB, at the end {late / 1024:.0f} MiB ({(late - early) / early:+.1%})")

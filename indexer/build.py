@@ -18,6 +18,7 @@ from tqdm import tqdm
 from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
 from indexer.embedding import Encoder
 from indexer.failpoints import failpoint
+from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, previous_pieces, published_index, reusable
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.loading import load_corpus
 from indexer.publish import DEFAULT_KEEP
@@ -54,11 +55,15 @@ class BuildReport:
     seconds: float
     embedding_seconds: float
     skipped: list[Skipped] = field(default_factory=list)
+    changes: Changes = field(default_factory=Changes)
+    # Documents whose sentences, chunks and vectors came from the previous version unchanged.
+    reused: int = 0
+    embedded_chunks: int = 0
 
     @property
     def chunks_per_second(self) -> float:
         """Chunks embedded per second of embedding time."""
-        return self.chunks / self.embedding_seconds if self.embedding_seconds else 0.0
+        return self.embedded_chunks / self.embedding_seconds if self.embedding_seconds else 0.0
 
 
 # Below this many documents, starting worker processes costs more than it saves.
@@ -163,13 +168,14 @@ def build_index(
     batch_size: int = 32,
     progress: bool = False,
     keep: int = DEFAULT_KEEP,
+    incremental: bool = True,
 ) -> BuildReport:
     """Build a new version of the index of corpus_dir under out_dir, publish it and report on it."""
     started = time.perf_counter()
     documents, skipped = load_corpus(corpus_dir)
     if not documents:
         raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
-    return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep)
+    return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep, incremental)
 
 
 def build_from_documents(
@@ -182,16 +188,24 @@ def build_from_documents(
     skipped: list[Skipped] | None = None,
     started: float | None = None,
     keep: int = DEFAULT_KEEP,
+    incremental: bool = True,
 ) -> BuildReport:
-    """Split, embed and write already-loaded documents as an index in out_dir."""
+    """Split, embed and write already-loaded documents as a new version under out_dir.
+
+    Unless incremental is False, documents unchanged since the published version (same content hash,
+    same model and chunking) keep their sentences, chunks and vectors; only the rest are embedded.
+    """
     started = time.perf_counter() if started is None else started
     skipped = skipped or []
-    sentences, chunks = split_documents(documents, settings, progress)
+    previous = published_index(out_dir) if incremental else None
+    changes = compare(documents, previous.manifest.documents if previous else {})
+    kept = changes.unchanged if reusable(previous, build_fingerprint(encoder, settings)) else []
+    pieces = previous_pieces(previous, kept) if previous and kept else {}
     embedding_started = time.perf_counter()
-    chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
-    failpoint("embedding")
-    sentence_vectors = encoder.encode([sentence.text for sentence in sentences], batch_size, progress)
+    fresh = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
     embedding_seconds = time.perf_counter() - embedding_started
+    pieces.update(fresh)
+    sentences, chunks, sentence_vectors, chunk_vectors = assemble(documents, pieces, encoder.dimension)
     contents = IndexContents(
         documents,
         sentences,
@@ -213,4 +227,29 @@ def build_from_documents(
         seconds=time.perf_counter() - started,
         embedding_seconds=embedding_seconds,
         skipped=skipped,
+        changes=changes,
+        reused=len(kept),
+        embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
     )
+
+
+def build_fingerprint(encoder: Encoder, settings: BuildSettings) -> dict[str, object]:
+    """Manifest fields that must match for a previous version's spans and vectors to be reused."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": encoder.model_name,
+        "dimension": encoder.dimension,
+        "encoder": encoder.backend,
+        "tokenizer_sha256": TOKEN_ENCODING_SHA256,
+        "chunk_tokens": settings.chunk_tokens,
+        "overlap_tokens": settings.overlap_tokens,
+    }
+
+
+def embed_documents(documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool) -> dict[str, Piece]:
+    """Split and embed documents, as per-document pieces."""
+    sentences, chunks = split_documents(documents, settings, progress)
+    chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
+    failpoint("embedding")
+    sentence_vectors = encoder.encode([sentence.text for sentence in sentences], batch_size, progress)
+    return pieces_by_document(sentences, chunks, sentence_vectors, chunk_vectors)

@@ -29,8 +29,9 @@ def cli() -> None:
 @click.option("--overlap-tokens", default=DEFAULT_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Tokens of trailing sentences repeated at the start of the next chunk.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.option("--full", is_flag=True, help="Re-embed every document, even those unchanged since the published version.")
 @click.option("--keep", default=DEFAULT_KEEP, show_default=True, type=click.IntRange(1, 1000), help="Versions kept for rollback; older ones are deleted.")
-def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, keep: int) -> None:
+def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, full: bool, keep: int) -> None:
     """Index every .txt and .md file under CORPUS_DIR into --out."""
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
@@ -41,7 +42,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started
     try:
-        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep)
+        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep, incremental=not full)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     print_report(report, model_seconds)
@@ -52,6 +53,11 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
     click.echo(f"Published index version {report.version} in {report.out_dir}")
     click.echo(f"  documents: {report.documents}")
     click.echo(f"  chunks:    {report.chunks} ({report.sentences} sentences)")
+    changes = report.changes
+    click.echo(
+        f"  changes:   {len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, "
+        f"{len(changes.unchanged)} unchanged ({report.reused} reused without re-embedding)"
+    )
     click.echo(f"  skipped:   {len(report.skipped)}")
     for skipped in report.skipped:
         click.echo(f"    {skipped.path}: {skipped.reason}")

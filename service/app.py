@@ -13,6 +13,7 @@ import anyio
 import msgspec
 from litestar import Litestar, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -57,7 +58,11 @@ class Ready(msgspec.Struct, frozen=True):
     sentences: int
 
 
-@post("/ask", status_code=200)
+@post(
+    "/ask",
+    status_code=200,
+    responses={200: ResponseSpec(Answer, description="The answer; with \"stream\": true, text/event-stream events: evidence, answer, done.")},
+)
 async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEvent:
     """Answer a question with the source sentences that answer it, or abstain."""
     settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode))
@@ -77,7 +82,10 @@ def event_stream(events: AsyncIterator[tuple[str, dict]]) -> ServerSentEvent:
 
 
 @get("/documents/{doc_id:path}", sync_to_thread=False)
-def document(doc_id: Annotated[Path, PathParameter(description="Document id: its path relative to the corpus.")], state: State) -> DocumentInfo:
+def document(
+    doc_id: Annotated[Path, PathParameter(description="Document id: its path relative to the corpus.", schema_extra={"format": "path"})],
+    state: State,
+) -> DocumentInfo:
     """One indexed document: metadata, counts and the text that citation offsets refer to."""
     return document_info(state.retriever.index, doc_id.as_posix().lstrip("/"))
 

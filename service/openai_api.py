@@ -13,6 +13,7 @@ import msgspec
 from litestar import MediaType, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent
 
@@ -64,6 +65,27 @@ class ChatCompletionRequest(msgspec.Struct):
     response_format: Any = None
 
 
+class ErrorDetail(msgspec.Struct, frozen=True):
+    """What went wrong, in OpenAI's words."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """The OpenAI error shape every /v1 error uses."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES = {
+    status: ResponseSpec(ErrorBody, description=description)
+    for status, description in ((400, "Bad request"), (401, "Missing or wrong API key"), (404, "Unknown path or model"), (413, "Body too large"), (429, "Too many requests"))
+}
+
+
 class Model(msgspec.Struct, frozen=True):
     """A model as /v1/models lists it."""
 
@@ -106,13 +128,13 @@ def served_model(state: State) -> Model:
     return Model(MODEL_ID, int(datetime.fromisoformat(state.retriever.index.manifest.created_at).timestamp()))
 
 
-@get("/v1/models")
+@get("/v1/models", responses=ERROR_RESPONSES)
 async def list_models(state: State) -> ModelList:
     """The service as an OpenAI model."""
     return ModelList([served_model(state)])
 
 
-@get("/v1/models/{model_id:str}")
+@get("/v1/models/{model_id:str}", responses=ERROR_RESPONSES)
 async def retrieve_model(state: State, model_id: FromPath[str]) -> Model:
     """One model by id."""
     if model_id != MODEL_ID:
@@ -135,7 +157,14 @@ def fit_request(reply: ChatReply, request: ChatCompletionRequest) -> ChatReply:
     return cut_at_tokens(cut_at_stop(reply, stop), request.max_completion_tokens or request.max_tokens)
 
 
-@post("/v1/chat/completions", status_code=200)
+@post(
+    "/v1/chat/completions",
+    status_code=200,
+    responses={
+        200: ResponseSpec(ChatCompletion, description="The completion; with \"stream\": true, OpenAI chunk events ending in [DONE]."),
+        **ERROR_RESPONSES,
+    },
+)
 async def chat_completions(data: JSONBody[ChatCompletionRequest], state: State) -> ChatCompletion | ServerSentEvent:
     """Answer the conversation's last question with quoted, cited sentences."""
     turns = [(m.role, message_text(m)) for m in data.messages]

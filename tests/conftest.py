@@ -70,3 +70,4 @@ def server(index_dir: Path, encoder: Encoder) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
