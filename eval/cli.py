@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
+from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
+from eval.perf_cli import bench, index_bench, scale, soak
 from eval.run import EvalReport, QuestionResult, evaluate
-from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound
+from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings
 from service.confidence import DEFAULT_CALIBRATION
 from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever, default_weights
-
-DEFAULT_SET = Path(__file__).parent / "sets" / "seed.jsonl"
-backend_option = click.option(
-    "--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, envvar="IQA_BACKEND", show_default=True,
-    help="Encoder backend: PyTorch fp32 or ONNX Runtime int8.",
-)
-# Chosen on the SciFact train split; see eval/reports/.
-BEIR_CHUNK_TOKENS = 256
-BEIR_OVERLAP_TOKENS = 64
 
 
 @click.group()
@@ -116,56 +107,6 @@ def format_result(result: QuestionResult) -> str:
         verdict = ("ok  " if result.evidence_correct else "FAIL") + f" hit@{result.first_hit_rank or '-'}"
         verdict += " abstained" if result.abstained else ""
     return f"{result.id:<10} {verdict:<18} {result.question}\n           -> {result.first_evidence or '(no evidence)'}"
-
-
-@cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory to serve.")
-@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions to send (JSONL eval set).")
-@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
-@backend_option
-@click.option("--requests", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Requests per in-process and httpx run.")
-@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(1, 600), help="Length of each wrk run.")
-@click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1, 8, 32), show_default=True, help="Requests in flight (repeatable).")
-@click.option("--client", type=click.Choice(["auto", "wrk", "httpx"]), default="auto", show_default=True, help="Load generator: wrk (Debian's package) when installed, else async httpx.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-@click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024), help="Server's most questions per encoder call (1 turns batching off).")
-def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int, max_batch: int) -> None:
-    """Time /ask on a real server on 127.0.0.1 against the in-process path."""
-    from eval import bench as timing
-    from eval.wrk import wrk_available
-
-    if client == "auto":
-        client = "wrk" if wrk_available() else "httpx"
-    questions = [question.question for question in load_eval_set(set_path)]
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); max batch {max_batch}; load from {client}")
-    retriever = Retriever.open(index_dir, model, backend)
-    timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
-    local = timing.time_in_process(retriever, questions, requests)
-    click.echo(local.line())
-    process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers), "--max-batch", str(max_batch)))
-    try:
-        drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
-        for concurrency in concurrencies:
-            report = drive_load(base, questions, client, requests, seconds, concurrency)
-            click.echo(report.line())
-            if concurrency == 1:
-                click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.p50 / local.p50:.2f}")
-        for label in timing.STREAMS:
-            click.echo(asyncio.run(timing.time_stream(base, label, questions, min(100, requests))).line())
-        click.echo(timing.server_memory(process))
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def drive_load(base: str, questions: list[str], client: str, requests: int, seconds: float, concurrency: int, warm_up: bool = False) -> Any:
-    """One bounded load run with the chosen client; a short one when warming up."""
-    from eval import bench as timing
-    from eval.wrk import drive_wrk
-
-    if client == "wrk":
-        return drive_wrk(base, questions, concurrency, 2 if warm_up else seconds)
-    return asyncio.run(timing.drive_http(base, questions, 50 if warm_up else requests, concurrency))
 
 
 @cli.command()
@@ -301,96 +242,5 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
         click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))
 
 
-@cli.command("index-bench")
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
-@backend_option
-@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents of corpus.jsonl.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
-@click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
-@click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
-def index_bench(dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int) -> None:
-    """Indexing throughput of a BEIR corpus against the bare encoder on the same texts."""
-    from eval import bench as timing
-    from eval.beir import BeirError, load_documents
-    from eval.throughput import measure_throughput
-    from indexer.build import BuildSettings
-    from indexer.embedding import load_encoder
-
-    try:
-        documents = load_documents(dataset)[:limit]
-        encoder = load_encoder(model, backend)
-    except (BeirError, ModelNotFound) as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
-    for line in measure_throughput(documents, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size).lines():
-        click.echo(line)
-
-
-@cli.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--base", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=Path(".cache/beir/embeddings/sentence-transformers_all-MiniLM-L6-v2.npz"), show_default=True, help="Real vectors (an `eval beir` embedding cache) to scatter synthetic ones around.")
-@click.option("--sizes", default="100000,1000000", show_default=True, help="Comma-separated vector counts.")
-@click.option("--noise", default=0.5, show_default=True, type=click.FloatRange(0, 10), help="Norm of the Gaussian noise added to each real vector.")
-@backend_option
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/scale"), show_default=True, help="Where the benchmark indexes are written.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown report here.")
-def scale(dataset: Path, base: Path, sizes: str, noise: float, backend: str, work: Path, out: Path | None) -> None:
-    """Build flat and HNSW indexes of synthetic vectors at each size; time startup and search, measure recall."""
-    import numpy as np
-
-    from eval import bench as timing
-    from eval import scale as bench_scale
-    from eval.beir import load_queries
-    from indexer.embedding import load_encoder
-
-    with np.load(base) as stored:
-        real = np.asarray(stored["vectors"], dtype=np.float32)
-    queries = load_encoder(DEFAULT_MODEL, backend).encode(list(load_queries(dataset).values()))
-    work.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for count in (int(size) for size in sizes.split(",")):
-        vectors = bench_scale.synthetic_vectors(real, count, noise)
-        truth = bench_scale.exact_neighbours(vectors, queries)
-        for factory, params in bench_scale.candidates():
-            row = bench_scale.measure(vectors, queries, truth, factory, params, work / f"{count}-{factory.replace(',', '_')}.faiss", backend)
-            click.echo(row.line())
-            rows.append(row)
-        del vectors
-    description = (
-        f"Machine: {timing.machine_description()}. {len(real):,} real {DEFAULT_MODEL} vectors of SciFact chunks and sentences "
-        f"from `{base}`, scattered into synthetic unit vectors (Gaussian noise of norm {noise}, then renormalised: same dimension "
-        f"and norm, real topical clusters); queries are the {len(queries):,} real SciFact queries encoded with the {backend} encoder. "
-        "Startup is a fresh process loading the encoder and opening the memory-mapped index; RSS is that process after all searches; "
-        "search is one query at a time; recall@10 is against exact search."
-    )
-    if out is not None:
-        out.write_text(bench_scale.report(rows, description), encoding="utf-8")
-        click.echo(f"wrote {out}")
-
-
-@cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index root to serve.")
-@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Questions to send (JSONL eval set).")
-@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
-@backend_option
-@click.option("--requests", default=20_000, show_default=True, type=click.IntRange(2_000, 1_000_000), help="Requests in all.")
-@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 256), help="Requests in flight.")
-def soak(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, concurrency: int) -> None:
-    """A bounded soak on 127.0.0.1: errors, and server memory after the first 1,000 requests against the end."""
-    from eval import bench as timing
-
-    questions = [question.question for question in load_eval_set(set_path)]
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {requests} requests at concurrency {concurrency}")
-    process, base = timing.start_server(index_dir, model, backend=backend)
-    try:
-        first = asyncio.run(timing.drive_http(base, questions, 1_000, concurrency))
-        early = timing.server_rss_kib(process)
-        rest = asyncio.run(timing.drive_http(base, questions, requests - 1_000, concurrency))
-        late = timing.server_rss_kib(process)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    click.echo(first.line())
-    click.echo(rest.line())
-    click.echo(f"errors: {first.errors + rest.errors}; server RSS after 1,000 requests {early / 1024:.0f} MiB, at the end {late / 1024:.0f} MiB ({(late - early) / early:+.1%})")
+for command in (bench, index_bench, scale, soak):
+    cli.add_command(command)

@@ -20,7 +20,7 @@ from indexer.embedding import Encoder
 from indexer.failpoints import failpoint
 from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, previous_pieces, published_index, reusable
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
-from indexer.loading import load_corpus
+from indexer.loading import MAX_FILE_BYTES, load_corpus
 from indexer.publish import DEFAULT_KEEP
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
@@ -169,10 +169,11 @@ def build_index(
     progress: bool = False,
     keep: int = DEFAULT_KEEP,
     incremental: bool = True,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> BuildReport:
     """Build a new version of the index of corpus_dir under out_dir, publish it and report on it."""
     started = time.perf_counter()
-    documents, skipped = load_corpus(corpus_dir)
+    documents, skipped = load_corpus(corpus_dir, max_file_bytes)
     if not documents:
         raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
     return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep, incremental)
@@ -201,9 +202,7 @@ def build_from_documents(
     changes = compare(documents, previous.manifest.documents if previous else {})
     kept = changes.unchanged if reusable(previous, build_fingerprint(encoder, settings)) else []
     pieces = previous_pieces(previous, kept) if previous and kept else {}
-    embedding_started = time.perf_counter()
-    fresh = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
-    embedding_seconds = time.perf_counter() - embedding_started
+    fresh, embedding_seconds = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
     pieces.update(fresh)
     sentences, chunks, sentence_vectors, chunk_vectors = assemble(documents, pieces, encoder.dimension)
     contents = IndexContents(
@@ -246,10 +245,13 @@ def build_fingerprint(encoder: Encoder, settings: BuildSettings) -> dict[str, ob
     }
 
 
-def embed_documents(documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool) -> dict[str, Piece]:
-    """Split and embed documents, as per-document pieces."""
+def embed_documents(
+    documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool
+) -> tuple[dict[str, Piece], float]:
+    """Split and embed documents, as per-document pieces, and the seconds spent in the encoder."""
     sentences, chunks = split_documents(documents, settings, progress)
+    started = time.perf_counter()
     chunk_vectors = encoder.encode([chunk.text for chunk in chunks], batch_size, progress)
     failpoint("embedding")
     sentence_vectors = encoder.encode([sentence.text for sentence in sentences], batch_size, progress)
-    return pieces_by_document(sentences, chunks, sentence_vectors, chunk_vectors)
+    return pieces_by_document(sentences, chunks, sentence_vectors, chunk_vectors), time.perf_counter() - started

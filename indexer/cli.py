@@ -10,6 +10,7 @@ import click
 
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
 from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound, load_encoder
+from indexer.loading import MAX_FILE_BYTES
 from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback
 from indexer.store import IndexStoreError
 
@@ -29,9 +30,10 @@ def cli() -> None:
 @click.option("--overlap-tokens", default=DEFAULT_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Tokens of trailing sentences repeated at the start of the next chunk.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.option("--max-file-mb", default=MAX_FILE_BYTES // 2**20, show_default=True, type=click.IntRange(1, 10_000), help="Skip (and report) corpus files larger than this.")
 @click.option("--full", is_flag=True, help="Re-embed every document, even those unchanged since the published version.")
 @click.option("--keep", default=DEFAULT_KEEP, show_default=True, type=click.IntRange(1, 1000), help="Versions kept for rollback; older ones are deleted.")
-def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, full: bool, keep: int) -> None:
+def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, max_file_mb: int, full: bool, keep: int) -> None:
     """Index every .txt and .md file under CORPUS_DIR into --out."""
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
@@ -42,7 +44,7 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started
     try:
-        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep, incremental=not full)
+        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep, incremental=not full, max_file_bytes=max_file_mb * 2**20)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     print_report(report, model_seconds)

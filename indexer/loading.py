@@ -55,9 +55,16 @@ PARSERS: dict[str, Callable[[str], tuple[int, dict[str, Any], str | None]]] = {
 }
 
 
-def read_text(path: Path) -> str:
-    """Decode a file as UTF-8, refusing binary or undecodable content."""
+# A larger text file is most likely a dump or a mistake, and would take hours to embed on a laptop.
+MAX_FILE_BYTES = 20 * 2**20
+
+
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Decode a file as UTF-8, refusing binary, undecodable or oversized content."""
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UnreadableDocument(f"too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB, set by --max-file-mb)")
         raw = path.read_bytes()
     except OSError as error:
         raise UnreadableDocument(f"cannot read file: {error.strerror or error}") from error
@@ -86,9 +93,9 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def load_document(path: Path, corpus_dir: Path) -> Document:
+def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> Document:
     """Load one supported file; raises UnreadableDocument with the reason."""
-    text = read_text(path)
+    text = read_text(path, max_bytes)
     body_start, metadata, derived_title = PARSERS[path.suffix.lower()](text)
     if not text[body_start:].strip():
         raise UnreadableDocument("no text after the front matter")
@@ -142,7 +149,7 @@ def skip_reason(path: Path, corpus_dir: Path) -> str | None:
     return None
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
+def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Skipped]]:
     """Load every supported file under corpus_dir; report the ones skipped and why."""
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus directory not found: {corpus_dir}")
@@ -156,7 +163,7 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         try:
             if reason is not None:
                 raise UnreadableDocument(reason)
-            documents.append(load_document(path, corpus_dir))
+            documents.append(load_document(path, corpus_dir, max_bytes))
         except UnreadableDocument as error:
             log.warning("skipping %s: %s", relative, error)
             skipped.append(Skipped(path=relative, reason=str(error)))

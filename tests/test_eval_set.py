@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from eval.dataset import load_eval_set
 from indexer.chunking import paragraph_spans
 from tests.conftest import ROOT

@@ -69,8 +69,10 @@ def test_bad_and_odd_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     write(tmp_path / "image.png", b"\x89PNG")
     write(tmp_path / "bad-front.md", "---\n: [unclosed\n---\nBody.\n")
     write(tmp_path / ".hidden.txt", "ignored entirely")
+    write(tmp_path / "dump.txt", b"word " * (10 * 2**20))  # 50 MiB
     outside = write(tmp_path.parent / f"{tmp_path.name}-outside.txt", "secret")
     os.symlink(outside, tmp_path / "link.txt")
+    os.symlink(tmp_path / "nowhere.txt", tmp_path / "dangling.txt")
     documents, skipped = load_corpus(tmp_path)
     assert [d.doc_id for d in documents] == ["good.txt"]
     reasons = {s.path: s.reason for s in skipped}
@@ -80,6 +82,8 @@ def test_bad_and_odd_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert "unsupported file type" in reasons["image.png"]
     assert "front matter" in reasons["bad-front.md"]
     assert "outside the corpus" in reasons["link.txt"]
+    assert reasons["dangling.txt"] == "broken symlink"
+    assert reasons["dump.txt"].startswith("too large (50.0 MiB; the limit is 20 MiB")
     assert ".hidden.txt" not in reasons
 
 

@@ -68,3 +68,24 @@ def test_reload_switches_versions_under_load_without_a_failed_request(encoder: E
 def test_admin_is_disabled_without_an_api_key(client: TestClient) -> None:
     response = client.post("/admin/reload")
     assert response.status_code == 404 and "IQA_API_KEY" in response.json()["detail"]
+
+
+def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder: Encoder, tmp_path: Path) -> None:
+    from indexer.publish import version_dir
+    from service.app import create_app
+    from service.settings import Settings
+
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    with TestClient(create_app(Settings(index=root, api_key=KEY))) as app:
+        served = app.get("/ready", headers=AUTH).json()["version"]
+        corpus = tmp_path / "corpus"
+        shutil.copytree(CORPUS, corpus)
+        (corpus / "new.txt").write_text(NEW_REPORTS[0][1] + "\n", encoding="utf-8")
+        build_index(corpus, root, encoder)
+        (version_dir(root) / "chunks.json").write_text("[]")
+        refused = app.post("/admin/reload", headers=AUTH)
+        assert refused.status_code == 409 and f"kept serving {served}" in refused.json()["detail"]
+        assert app.get("/ready", headers=AUTH).json()["version"] == served
+        assert app.post("/ask", json={"question": "vetting"}, headers=AUTH).status_code == 200
+        assert app.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
