@@ -95,7 +95,8 @@ def split_documents(
     """Sentences and chunks of every document, with corpus-wide ids."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
-    for document, (spans, chunk_list) in zip(documents, all_document_spans(documents, settings, progress)):
+    # The spans come first in zip so the progress bar sees its iterator end and shows 100%.
+    for (spans, chunk_list), document in zip(all_document_spans(documents, settings, progress), documents):
         text, first_id = document.text, len(sentences)
         sentences.extend(
             Sentence(first_id + i, document.doc_id, s.start, s.end, text[s.start : s.end]) for i, s in enumerate(spans)

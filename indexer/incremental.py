@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -46,10 +47,10 @@ def reusable(index: Index | None, fingerprint: dict[str, object]) -> bool:
     return index is not None and all(getattr(index.manifest, name) == value for name, value in fingerprint.items())
 
 
-def published_index(root: object) -> Index | None:
+def published_index(root: Path) -> Index | None:
     """The published index under root, or None when there is none that opens cleanly."""
     try:
-        return Index(root)  # type: ignore[arg-type]
+        return Index(root)
     except (IndexStoreError, OSError):
         return None
 
