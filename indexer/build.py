@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
@@ -205,8 +206,29 @@ def build_from_documents(
     pieces = previous_pieces(previous, kept) if previous and kept else {}
     fresh, embedding_seconds = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
     pieces.update(fresh)
-    sentences, chunks, sentence_vectors, chunk_vectors = assemble(documents, pieces, encoder.dimension)
-    contents = IndexContents(
+    contents = index_contents(documents, *assemble(documents, pieces, encoder.dimension))
+    manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
+    manifest = write_index(out_dir, contents, manifest, keep)
+    return BuildReport(
+        out_dir=out_dir,
+        version=manifest.version,
+        documents=len(documents),
+        chunks=len(contents.chunks),
+        sentences=len(contents.sentences),
+        seconds=time.perf_counter() - started,
+        embedding_seconds=embedding_seconds,
+        skipped=skipped,
+        changes=changes,
+        reused=len(kept),
+        embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
+    )
+
+
+def index_contents(
+    documents: list[Document], sentences: list[Sentence], chunks: list[Chunk], sentence_vectors: np.ndarray, chunk_vectors: np.ndarray
+) -> IndexContents:
+    """Everything to write for a version: records, vectors and the three BM25 indexes."""
+    return IndexContents(
         documents,
         sentences,
         chunks,
@@ -215,21 +237,6 @@ def build_from_documents(
         LexicalIndex.build([chunk.text for chunk in chunks]),
         LexicalIndex.build([sentence.text for sentence in sentences]),
         LexicalIndex.build([document.text[document.body_start :] for document in documents]),
-    )
-    manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
-    manifest = write_index(out_dir, contents, manifest, keep)
-    return BuildReport(
-        out_dir=out_dir,
-        version=manifest.version,
-        documents=len(documents),
-        chunks=len(chunks),
-        sentences=len(sentences),
-        seconds=time.perf_counter() - started,
-        embedding_seconds=embedding_seconds,
-        skipped=skipped,
-        changes=changes,
-        reused=len(kept),
-        embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
     )
 
 
