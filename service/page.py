@@ -17,8 +17,7 @@ def page_html() -> str:
     return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
 
-# The page shell holds no corpus data, so it stays public even with an API key: the page asks for the key.
-@get("/", media_type=MediaType.HTML, include_in_schema=False, opt={"public": True})
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
 async def page() -> str:
     """The question page."""
     return page_html()
@@ -26,5 +25,5 @@ async def page() -> str:
 
 def page_routes() -> list[object]:
     """The page and its static assets."""
-    static: Router = create_static_files_router(path="/static", directories=[STATIC_DIR], opt={"public": True})
+    static: Router = create_static_files_router(path="/static", directories=[STATIC_DIR])
     return [page, static]
