@@ -22,14 +22,17 @@ from service.admin import reload_index
 from service.answer import AnswerSettings, answer_question
 from service.batching import QueryBatcher
 from service.confidence import load_calibration
-from service.documents import document_info
+from service.documents import document_info, list_documents
 from service.http_errors import EXCEPTION_HANDLERS
 from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
 from service.settings import Settings
 from service.streaming import answer_events
-from service.types import Answer, DocumentInfo, Passage
+from service.types import Answer, DocumentInfo, DocumentPage, Passage
+
+
+MAX_PAGE = 500
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +82,16 @@ def event_stream(events: AsyncIterator[tuple[str, dict]]) -> ServerSentEvent:
             yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
 
     return ServerSentEvent(messages(), headers={"content-type": "text/event-stream; charset=utf-8"})
+
+
+@get("/documents", sync_to_thread=False)
+def documents(
+    state: State,
+    offset: Annotated[int, QueryParameter(ge=0, description="Documents to skip.")] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Documents per page.")] = 50,
+) -> DocumentPage:
+    """The served documents with their metadata and chunk counts, a page at a time."""
+    return list_documents(state.retriever.index, offset, limit)
 
 
 @get("/documents/{doc_id:path}", sync_to_thread=False)
@@ -138,7 +151,7 @@ def create_app(settings: Settings) -> Litestar:
             batcher.close()
 
     return Litestar(
-        route_handlers=[ask, search, document, health, ready, reload_index, list_models, retrieve_model, chat_completions, *page_routes()],
+        route_handlers=[ask, search, documents, document, health, ready, reload_index, list_models, retrieve_model, chat_completions, *page_routes()],
         lifespan=[load_index],
         guards=[api_key_guard(settings.api_key)],
         cors_config=cors_config(settings),

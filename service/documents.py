@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
+import msgspec
+
 from indexer.store import Index
 from service.errors import UnknownDocument
-from service.types import DocumentInfo
+from service.types import DocumentInfo, DocumentPage, DocumentSummary
 
 
 @lru_cache(maxsize=4)
@@ -16,18 +18,22 @@ def record_counts(index: Index) -> tuple[Counter[str], Counter[str]]:
     return Counter(c.doc_id for c in index.chunks), Counter(s.doc_id for s in index.sentences)
 
 
-def document_info(index: Index, doc_id: str) -> DocumentInfo:
-    """One document with its metadata, counts and text; UnknownDocument if it is not indexed."""
+def document_summary(index: Index, doc_id: str) -> DocumentSummary:
+    """One document's metadata and counts; UnknownDocument if it is not indexed."""
     document = index.documents.get(doc_id)
     if document is None:
         raise UnknownDocument(doc_id)
     chunks, sentences = record_counts(index)
-    return DocumentInfo(
-        doc_id=doc_id,
-        title=document.title,
-        metadata=dict(document.metadata),
-        sha256=document.sha256,
-        chunks=chunks[doc_id],
-        sentences=sentences[doc_id],
-        text=document.text,
-    )
+    return DocumentSummary(doc_id, document.title, dict(document.metadata), document.sha256, chunks[doc_id], sentences[doc_id])
+
+
+def document_info(index: Index, doc_id: str) -> DocumentInfo:
+    """One document with its metadata, counts and text; UnknownDocument if it is not indexed."""
+    summary = document_summary(index, doc_id)
+    return DocumentInfo(**msgspec.structs.asdict(summary), text=index.documents[doc_id].text)
+
+
+def list_documents(index: Index, offset: int, limit: int) -> DocumentPage:
+    """Documents from position offset, at most limit of them, in document id order."""
+    ids = sorted(index.documents)[offset : offset + limit]
+    return DocumentPage(len(index.documents), offset, limit, [document_summary(index, doc_id) for doc_id in ids])

@@ -42,8 +42,8 @@ class Answer(msgspec.Struct, frozen=True):
     took_ms: float
 
 
-class DocumentInfo(msgspec.Struct, frozen=True):
-    """A served document: its metadata, size in the index, and full text (offsets index it)."""
+class DocumentSummary(msgspec.Struct, frozen=True):
+    """A served document: its metadata and size in the index."""
 
     doc_id: str
     title: str
@@ -51,4 +51,18 @@ class DocumentInfo(msgspec.Struct, frozen=True):
     sha256: str
     chunks: int
     sentences: int
+
+
+class DocumentInfo(DocumentSummary, frozen=True):
+    """A served document with its full text, which citation offsets index."""
+
     text: str
+
+
+class DocumentPage(msgspec.Struct, frozen=True):
+    """One page of the served documents, in document id order."""
+
+    total: int
+    offset: int
+    limit: int
+    documents: list[DocumentSummary]

@@ -69,3 +69,14 @@ def test_body_size_and_rate_limits_answer_413_and_429_with_what_to_do(index_dir:
         statuses = [limited.get("/search", params={"q": "vetting"}).status_code for _ in range(4)]
         assert statuses[-1] == 429 and "RateLimit-Reset" in limited.get("/search", params={"q": "x"}).json()["detail"]
         assert limited.get("/health").status_code == 200  # never rate limited
+
+
+def test_documents_are_listed_a_page_at_a_time(client: TestClient) -> None:
+    page = client.get("/documents").json()
+    assert page["total"] == 1 and page["offset"] == 0 and page["limit"] == 50
+    [seed] = page["documents"]
+    assert seed["doc_id"] == "hmic-met-peel-2017.txt" and seed["metadata"]["year"] == 2017 and seed["chunks"] > 0
+    assert "text" not in seed
+    assert client.get("/documents", params={"offset": 1}).json()["documents"] == []
+    bad = client.get("/documents", params={"limit": 0})
+    assert bad.status_code == 400 and bad.json()["field"] == "limit"
