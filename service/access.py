@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 
 from litestar.config.cors import CORSConfig
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import Guard
 
 from service.settings import Settings

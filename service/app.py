@@ -28,6 +28,7 @@ from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
 from service.settings import Settings
+from service.sse import event_stream
 from service.streaming import answer_events
 from service.types import Answer, DocumentInfo, DocumentPage, Passage
 
@@ -70,18 +71,14 @@ async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEv
     """Answer a question with the source sentences that answer it, or abstain."""
     settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode))
     if data.stream:
-        return event_stream(answer_events(state.retriever, data.question, data.k, settings))
+        return event_stream(named_events(answer_events(state.retriever, data.question, data.k, settings)))
     return await anyio.to_thread.run_sync(answer_question, state.retriever, data.question, data.k, settings)
 
 
-def event_stream(events: AsyncIterator[tuple[str, dict]]) -> ServerSentEvent:
-    """Named server-sent events with JSON data."""
-
-    async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        async for event, data in events:
-            yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
-
-    return ServerSentEvent(messages(), headers={"content-type": "text/event-stream; charset=utf-8"})
+async def named_events(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[ServerSentEventMessage]:
+    """(event, data) pairs as named server-sent events with JSON data."""
+    async for event, data in events:
+        yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
 
 
 @get("/documents", sync_to_thread=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -20,10 +20,12 @@ from litestar.response import ServerSentEvent
 from service.answer import AnswerSettings, answer_question
 from service.chat import ChatReply, Citation, chat_reply, conversation_question, cut_at_stop, cut_at_tokens, no_question_reply, usage
 from service.retrieval import MAX_QUESTION_CHARS, Retriever
+from service.sse import event_stream
 
 MODEL_ID = "inspection-qa"
 CHAT_PASSAGES = 5
-ERROR_TYPES = {401: "invalid_request_error", 403: "permission_error", 404: "invalid_request_error", 429: "rate_limit_error"}
+# Every other 4xx is an "invalid_request_error" in OpenAI's scheme.
+ERROR_TYPES = {403: "permission_error", 429: "rate_limit_error"}
 
 
 class ContentPart(msgspec.Struct):
@@ -171,7 +173,7 @@ async def chat_completions(data: JSONBody[ChatCompletionRequest], state: State) 
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if data.stream:
         events = stream_chunks(state, data, turns, completion_id, created)
-        return ServerSentEvent(events, headers={"content-type": "text/event-stream; charset=utf-8"})
+        return event_stream(events)
     reply = fit_request(await reply_for(state.retriever, turns, state.answer_settings), data)
     choices = [
         {"index": i, "message": {"role": "assistant", "content": reply.content, "refusal": None}, "logprobs": None, "finish_reason": reply.finish_reason}
