@@ -19,7 +19,7 @@ from tqdm import tqdm
 from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
 from indexer.embedding import Encoder
 from indexer.failpoints import failpoint
-from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, previous_pieces, published_index, reusable
+from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, published_manifest, reusable, reusable_pieces
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.loading import MAX_FILE_BYTES, load_corpus
 from indexer.publish import DEFAULT_KEEP
@@ -122,7 +122,8 @@ def build_version(documents: list[Document], model: str, settings: BuildSettings
     digest = hashlib.sha256(f"{model}|{settings}".encode())
     for document in documents:
         digest.update(f"{document.doc_id}:{document.sha256}".encode())
-    return f"{now:%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:8]}"
+    # Microseconds: two builds of the same corpus must never share a version directory.
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{digest.hexdigest()[:8]}"
 
 
 def describe_build(
@@ -200,10 +201,11 @@ def build_from_documents(
     """
     started = time.perf_counter() if started is None else started
     skipped = skipped or []
-    previous = published_index(out_dir) if incremental else None
-    changes = compare(documents, previous.manifest.documents if previous else {})
-    kept = changes.unchanged if reusable(previous, build_fingerprint(encoder, settings)) else []
-    pieces = previous_pieces(previous, kept) if previous and kept else {}
+    previous = published_manifest(out_dir) if incremental else None
+    changes = compare(documents, previous.documents if previous else {})
+    unchanged = changes.unchanged if previous and reusable(previous, build_fingerprint(encoder, settings)) else []
+    pieces = reusable_pieces(out_dir, previous, unchanged) if previous and unchanged else {}
+    reused = len(pieces)
     fresh, embedding_seconds = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
     pieces.update(fresh)
     contents = index_contents(documents, *assemble(documents, pieces, encoder.dimension))
@@ -219,7 +221,7 @@ def build_from_documents(
         embedding_seconds=embedding_seconds,
         skipped=skipped,
         changes=changes,
-        reused=len(kept),
+        reused=reused,
         embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
     )
 

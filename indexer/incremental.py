@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.store import Index, IndexStoreError
+from indexer.publish import VERSIONS, version_dir
+from indexer.store import Index, IndexStoreError, Manifest, read_manifest
 from indexer.types import Chunk, Document, Sentence
 
 
@@ -42,17 +43,23 @@ def compare(documents: list[Document], previous: dict[str, str]) -> Changes:
     )
 
 
-def reusable(index: Index | None, fingerprint: dict[str, object]) -> bool:
+def reusable(previous: Manifest, fingerprint: dict[str, object]) -> bool:
     """Whether a published index was built as this build would build it (same spans, same vectors)."""
-    return index is not None and all(getattr(index.manifest, name) == value for name, value in fingerprint.items())
+    return all(getattr(previous, name) == value for name, value in fingerprint.items())
 
 
-def published_index(root: Path) -> Index | None:
-    """The published index under root, or None when there is none that opens cleanly."""
+def published_manifest(root: Path) -> Manifest | None:
+    """The manifest of the version published under root, or None when there is none that reads cleanly."""
     try:
-        return Index(root)
-    except (IndexStoreError, OSError):
+        return read_manifest(root)
+    except IndexStoreError:
         return None
+
+
+def previous_dir(root: Path, manifest: Manifest) -> Path:
+    """The directory of the version that manifest describes, even if another was published since."""
+    directory = root / VERSIONS / manifest.version
+    return directory if directory.is_dir() else version_dir(root)
 
 
 def pieces_by_document(sentences: list[Sentence], chunks: list[Chunk], sentence_vectors: np.ndarray, chunk_vectors: np.ndarray) -> dict[str, Piece]:
@@ -96,6 +103,16 @@ def assemble(documents: list[Document], pieces: dict[str, Piece], dimension: int
     sentence_vectors = np.vstack([empty] + [pieces.get(d.doc_id, nothing).sentence_vectors for d in documents]).astype(np.float32)
     chunk_vectors = np.vstack([empty] + [pieces.get(d.doc_id, nothing).chunk_vectors for d in documents]).astype(np.float32)
     return sentences, chunks, sentence_vectors, chunk_vectors
+
+
+def reusable_pieces(root: Path, manifest: Manifest, doc_ids: list[str]) -> dict[str, Piece]:
+    """The pieces of doc_ids from the version manifest describes; none when that version will not open
+    (a corrupt version must not block the full rebuild that replaces it)."""
+    try:
+        index = Index(previous_dir(root, manifest))
+    except IndexStoreError:
+        return {}
+    return previous_pieces(index, doc_ids)
 
 
 def previous_pieces(index: Index, keep: list[str]) -> dict[str, Piece]:

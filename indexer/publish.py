@@ -122,9 +122,9 @@ def publish(root: Path, staging: Path, version: str, keep: int = DEFAULT_KEEP) -
     fsync_tree(staging)
     final = root / VERSIONS / version
     if final.exists():
-        shutil.rmtree(staging, ignore_errors=True)  # an identical build is already there
-    else:
-        os.replace(staging, final)
+        # Never overwrite a version a service may be reading, nor trust one we did not just verify.
+        raise PublishError(f"version {version} already exists under {root / VERSIONS}")
+    os.replace(staging, final)
     fsync_path(root / VERSIONS)
     failpoint("before-publish")
     point_to(root, version)

@@ -105,6 +105,8 @@ def write_index(root: Path, contents: IndexContents, manifest: Manifest, keep: i
         manifest = write_files(staging, contents, manifest)
         verify_version(staging)
         publish(root, staging, manifest.version, keep)
+    except PublishError as error:
+        raise IndexStoreError(str(error)) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

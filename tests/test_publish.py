@@ -84,3 +84,6 @@ def test_a_corrupted_published_version_is_refused_with_a_way_out(encoder: Encode
         handle.write(b"\xff" * 8)
     with pytest.raises(Exception, match="checksum; rebuild it or roll back"):
         open_index(root)
+    # The rebuild that mends it must not trip over it.
+    report = build_index(CORPUS, root, encoder)
+    assert report.reused == 0 and open_index(root).manifest.version == report.version
