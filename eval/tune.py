@@ -40,9 +40,9 @@ def query_features(retriever: Retriever, query: str, settings: RetrievalSettings
     text, vector = retriever.query(query)
     scores = retriever.query_scores(text, vector, settings)
     chunk_ids = sorted(retriever.candidates(vector, scores, settings))
-    features = retriever.feature_scores(chunk_ids, vector, scores, settings)
+    features = retriever.feature_scores(text, chunk_ids, vector, scores, settings)
     matrix = np.column_stack([normalise(np.array([features[name][i] for i in chunk_ids])) for name in FEATURES])
-    return QueryFeatures(matrix, [retriever.index.chunks[i].doc_id for i in chunk_ids])
+    return QueryFeatures(matrix, retriever.index.records.chunk_doc_ids(chunk_ids))
 
 
 def ranked_documents(features: QueryFeatures, fused: np.ndarray) -> list[tuple[str, float]]:

@@ -11,8 +11,8 @@ import click
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
 from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound, load_encoder
 from indexer.loading import MAX_FILE_BYTES
-from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback
-from indexer.store import IndexStoreError
+from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback, version_dir
+from indexer.store import Index, IndexStoreError, read_manifest, verify_checksums
 
 
 @click.group()
@@ -87,3 +87,17 @@ def versions_command(root: Path) -> None:
     current = published_version(root)
     for name in list_versions(root):
         click.echo(f"{'*' if name == current else ' '} {name}")
+
+
+@cli.command("verify")
+@click.option("--index", "root", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Index root written by `build --out`.")
+def verify_command(root: Path) -> None:
+    """Re-hash every file of the published version against the manifest, trusting no cached stat."""
+    try:
+        directory = version_dir(root)
+        manifest = read_manifest(root)
+        verify_checksums(directory, manifest, full=True)
+        Index(root, verify=False)
+    except (IndexStoreError, PublishError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{directory}: {len(manifest.files)} files match their checksums; the index opens")

@@ -117,9 +117,10 @@ def reusable_pieces(root: Path, manifest: Manifest, doc_ids: list[str]) -> dict[
 
 def previous_pieces(index: Index, keep: list[str]) -> dict[str, Piece]:
     """The pieces of the given documents from a published index."""
-    wanted = set(keep)
-    sentences = [s for s in index.sentences if s.doc_id in wanted]
-    chunks = [c for c in index.chunks if c.doc_id in wanted]
+    records = index.records
+    positions = [position for position in map(records.position, keep) if position is not None]
+    sentences = [index.sentences[int(i)] for i in np.flatnonzero(np.isin(records.sentence_spans[:, 0], positions))]
+    chunks = [index.chunks[int(i)] for i in np.flatnonzero(np.isin(records.chunk_spans[:, 0], positions))]
     sentence_vectors = np.asarray(index.sentence_vectors[[s.sentence_id for s in sentences]], dtype=np.float32)
     chunk_vectors = index.chunk_vectors([c.chunk_id for c in chunks]) if chunks else np.zeros((0, index.manifest.dimension), np.float32)
     # Ids stay global here; pieces_by_document renumbers within each document.

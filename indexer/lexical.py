@@ -70,6 +70,23 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
+    def scores_for(self, query: str, ids: np.ndarray) -> np.ndarray:
+        """scores(query)[ids] without scoring the whole index: each query term's postings (sorted by
+        id) are searched for the wanted ids, so the cost follows len(ids), not the index size."""
+        ids = np.asarray(ids, dtype=np.int64)
+        result = np.zeros(len(ids), dtype=np.float32)
+        postings = self.bm25.scores
+        for token in text_tokens(query):
+            column = self.bm25.vocab_dict.get(token)
+            if column is None:
+                continue
+            start, end = int(postings["indptr"][column]), int(postings["indptr"][column + 1])
+            found = np.asarray(postings["indices"][start:end])
+            where = np.minimum(np.searchsorted(found, ids), max(len(found) - 1, 0))
+            hit = found[where] == ids if len(found) else np.zeros(len(ids), dtype=bool)
+            result[hit] += np.asarray(postings["data"][start:end])[where[hit]]
+        return result
+
     def idf(self, token: str) -> float:
         """BM25 (Lucene) inverse document frequency of a token; unseen tokens get the maximum."""
         column = self.bm25.vocab_dict.get(token)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +17,17 @@ import numpy as np
 from indexer.failpoints import failpoint
 from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
+from indexer.records import RecordStore, write_records
 from indexer.types import Chunk, Document, Sentence
 from indexer.vectors import build_vector_index, open_vector_index
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
+# Size, mtime and inode of every file when its checksum was last computed (as git's index keeps them):
+# a file whose stat is unchanged is not hashed again when the version is opened.
+VERIFIED = ".verified.json"
 CHUNK_VECTORS = "chunks.faiss"
 SENTENCE_VECTORS = "sentences.npy"
-DOCUMENTS = "documents.json"
-CHUNKS = "chunks.json"
-SENTENCES = "sentences.json"
 CHUNK_LEXICAL = "chunks.bm25"
 SENTENCE_LEXICAL = "sentences.bm25"
 DOCUMENT_LEXICAL = "documents.bm25"
@@ -119,9 +122,8 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     vectors = build_vector_index(contents.chunk_vectors, manifest.faiss_index, manifest.faiss_params)
     faiss.write_index(vectors, str(directory / CHUNK_VECTORS))
     failpoint("writing")
-    np.save(directory / SENTENCE_VECTORS, contents.sentence_vectors)
-    for name, records in ((DOCUMENTS, contents.documents), (CHUNKS, contents.chunks), (SENTENCES, contents.sentences)):
-        (directory / name).write_bytes(msgspec.json.encode(records))
+    np.save(directory / SENTENCE_VECTORS, np.ascontiguousarray(contents.sentence_vectors, dtype=np.float32))
+    write_records(directory, contents.documents, contents.chunks, contents.sentences)
     lexical_indexes = (
         (CHUNK_LEXICAL, contents.chunk_lexical),
         (SENTENCE_LEXICAL, contents.sentence_lexical),
@@ -135,6 +137,7 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     }
     manifest = msgspec.structs.replace(manifest, files=checksums)
     (directory / MANIFEST).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
+    record_verified(directory, manifest)
     return manifest
 
 
@@ -191,34 +194,26 @@ class Index:
         try:
             self.vectors = open_vector_index(index_dir / CHUNK_VECTORS, self.manifest.faiss_params)
             self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
-            documents = decode_list(index_dir / DOCUMENTS, Document)
-            self.chunks = decode_list(index_dir / CHUNKS, Chunk)
-            self.sentences = decode_list(index_dir / SENTENCES, Sentence)
+            self.records = RecordStore(index_dir)
             self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)
             self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL)
             self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL)
-        except (OSError, RuntimeError, ValueError, msgspec.DecodeError) as error:
+        except (OSError, RuntimeError, ValueError, IndexError, sqlite3.Error) as error:
             raise IndexCorrupt(f"index {index_dir} is incomplete or corrupt: {error}") from error
-        self.documents = {document.doc_id: document for document in documents}
-        # Positions in the document BM25 index and the chunks that hold each sentence.
-        self.document_positions = {document.doc_id: position for position, document in enumerate(documents)}
-        self.sentence_chunks: dict[int, list[int]] = {}
-        for chunk in self.chunks:
-            for sentence_id in chunk.sentence_ids:
-                self.sentence_chunks.setdefault(sentence_id, []).append(chunk.chunk_id)
+        self.documents = self.records.documents
+        self.chunks = self.records.chunks
+        self.sentences = self.records.sentences
         self.check_consistent()
 
     def check_consistent(self) -> None:
         """Counts in the files must agree with each other and with the manifest."""
         expected = self.manifest.counts
-        actual = {
-            "documents": len(self.documents),
-            "chunks": len(self.chunks),
-            "sentences": len(self.sentences),
-        }
+        actual = {"documents": len(self.documents), "chunks": len(self.chunks), "sentences": len(self.sentences)}
         problems = [f"{name}: manifest {expected.get(name)} vs files {count}" for name, count in actual.items() if expected.get(name) != count]
         if self.vectors.ntotal != len(self.chunks) or len(self.sentence_vectors) != len(self.sentences):
             problems.append("vector counts differ from the chunk or sentence store")
+        if len(self.records.sentence_chunk_offsets) != len(self.sentences) + 1:
+            problems.append("the sentence-to-chunk index differs from the sentence store")
         sizes = (self.chunk_lexical.size, self.sentence_lexical.size, self.document_lexical.size)
         if sizes != (len(self.chunks), len(self.sentences), len(self.documents)):
             problems.append("lexical index sizes differ from the chunk or sentence store")
@@ -234,13 +229,43 @@ class Index:
         return np.vstack([self.vectors.reconstruct(chunk_id) for chunk_id in chunk_ids])
 
 
-def verify_checksums(directory: Path, manifest: Manifest) -> None:
-    """Every file the manifest lists must be present with the same sha256."""
+def file_stat(path: Path) -> list[int]:
+    """What changes when a file is rewritten, truncated, replaced or copied: size, mtime, inode."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, status.st_ino]
+
+
+def record_verified(directory: Path, manifest: Manifest) -> None:
+    """Remember the stat of every checksummed file, so opening it unchanged need not hash it again."""
+    stats = {name: file_stat(directory / name) for name in manifest.files}
+    (directory / VERIFIED).write_text(json.dumps(stats))
+
+
+def unchanged_since_verified(directory: Path, manifest: Manifest) -> set[str]:
+    """Files whose stat still matches the one recorded when their checksums were verified."""
+    try:
+        stats = json.loads((directory / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return set()
+    unchanged = set()
+    for name in manifest.files:
+        try:
+            if stats.get(name) == file_stat(directory / name):
+                unchanged.add(name)
+        except OSError:
+            continue
+    return unchanged
+
+
+def verify_checksums(directory: Path, manifest: Manifest, full: bool = False) -> None:
+    """Every file the manifest lists must be present with the same sha256; files whose size, mtime and
+    inode are unchanged since the build verified them are trusted unless full is set."""
+    trusted = set() if full else unchanged_since_verified(directory, manifest)
     for name, expected in manifest.files.items():
         path = directory / name
         if not path.is_file():
             raise IndexCorrupt(f"index {directory} is missing {name}; rebuild it or roll back with `python -m indexer rollback`")
-        if file_sha256(path) != expected:
+        if name not in trusted and file_sha256(path) != expected:
             raise IndexCorrupt(f"index {directory}: {name} does not match its checksum; rebuild it or roll back")
 
 
@@ -251,11 +276,6 @@ def verify_version(directory: Path) -> None:
         scores, ids = index.search(index.chunk_vectors([0]), 1)
         if ids[0][0] < 0 or scores[0][0] < 0.99:
             raise IndexCorrupt(f"test query on {directory} failed: chunk 0 did not find itself")
-
-
-def decode_list(path: Path, record_type: type) -> list[Any]:
-    """Decode a JSON array of records."""
-    return msgspec.json.decode(path.read_bytes(), type=list[record_type])
 
 
 def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None, backend: str | None = None) -> Index:

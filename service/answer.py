@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from service.confidence import Calibration, answer_features, load_calibration
 from service.fusion import fuse_scores, ranked
 from service.retrieval import QueryScores, RetrievalSettings, Retriever, check_k
@@ -36,10 +38,9 @@ def sentence_features(retriever: Retriever, text: str, sentence_ids: list[int], 
     """Dense and BM25 scores of the candidate sentences, as the mode allows."""
     features: dict[str, dict[int, float]] = {}
     if mode != "lexical":
-        features["dense"] = {sid: float(scores.sentence_dense[sid]) for sid in sentence_ids}
+        features["dense"] = dict(zip(sentence_ids, scores.sentence_dense[sentence_ids].tolist()))
     if mode != "dense":
-        lexical = retriever.index.sentence_lexical.scores(text)
-        features["lexical"] = {sid: float(lexical[sid]) for sid in sentence_ids}
+        features["lexical"] = dict(zip(sentence_ids, retriever.index.sentence_lexical.scores_for(text, np.array(sentence_ids)).tolist()))
     return features
 
 
@@ -48,7 +49,7 @@ def score_sentences(
 ) -> ScoredSentences:
     """Every sentence of the passages, ranked by fused dense and BM25 scores, repeats dropped."""
     index = retriever.index
-    sentence_ids = list(dict.fromkeys(sid for p in passages for sid in index.chunks[p.chunk_id].sentence_ids))
+    sentence_ids = list(dict.fromkeys(sid for p in passages for sid in index.records.chunk_sentences(p.chunk_id)))
     if not sentence_ids:
         return ScoredSentences([], 0.0)
     retrieval = settings.retrieval
@@ -62,14 +63,16 @@ def score_sentences(
         # A heading repeated in the source is one quote to the reader, not two.
         if all(candidate.text != kept.text for kept in evidence):
             evidence.append(candidate)
-    best_cosine = max(float(scores.sentence_dense[sid]) for sid in sentence_ids)
+        if len(evidence) == settings.max_evidence:
+            break
+    best_cosine = max(features["dense"].values()) if "dense" in features else float(scores.sentence_dense[sentence_ids].max())
     return ScoredSentences(evidence[: settings.max_evidence], best_cosine)
 
 
 def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Evidence:
     """A stored sentence as Evidence with its document title."""
     sentence = retriever.index.sentences[sentence_id]
-    title = retriever.index.documents[sentence.doc_id].title
+    title = retriever.index.records.title(sentence.doc_id)
     return Evidence(sentence.text, sentence.doc_id, title, sentence.start, sentence.end, round(score, 6))
 
 

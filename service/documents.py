@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from functools import lru_cache
-
 import msgspec
 
 from indexer.store import Index
@@ -12,19 +9,13 @@ from service.errors import UnknownDocument
 from service.types import DocumentInfo, DocumentPage, DocumentSummary
 
 
-@lru_cache(maxsize=4)
-def record_counts(index: Index) -> tuple[Counter[str], Counter[str]]:
-    """Chunks and sentences per document, counted once per opened index."""
-    return Counter(c.doc_id for c in index.chunks), Counter(s.doc_id for s in index.sentences)
-
-
 def document_summary(index: Index, doc_id: str) -> DocumentSummary:
     """One document's metadata and counts; UnknownDocument if it is not indexed."""
     document = index.documents.get(doc_id)
     if document is None:
         raise UnknownDocument(doc_id)
-    chunks, sentences = record_counts(index)
-    return DocumentSummary(doc_id, document.title, dict(document.metadata), document.sha256, chunks[doc_id], sentences[doc_id])
+    chunks, sentences = index.records.counts(doc_id)
+    return DocumentSummary(doc_id, document.title, dict(document.metadata), document.sha256, chunks, sentences)
 
 
 def document_info(index: Index, doc_id: str) -> DocumentInfo:
@@ -35,5 +26,5 @@ def document_info(index: Index, doc_id: str) -> DocumentInfo:
 
 def list_documents(index: Index, offset: int, limit: int) -> DocumentPage:
     """Documents from position offset, at most limit of them, in document id order."""
-    ids = sorted(index.documents)[offset : offset + limit]
+    ids = index.records.doc_ids(offset, limit)
     return DocumentPage(len(index.documents), offset, limit, [document_summary(index, doc_id) for doc_id in ids])

@@ -26,6 +26,11 @@ MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 FUSIONS: tuple[str, ...] = ("convex", "rrf")
 DENSE_FEATURES = ("chunk_dense", "sentence_dense")
 LEXICAL_FEATURES = ("chunk_lexical", "document_lexical")
+# Up to this many sentences, every question is compared with every sentence vector (about 2 ms per
+# 50,000 here) and the nearest sentences propose chunks of their own. Beyond it the scan would cost
+# more than the rest of an answer and, memory-mapped, pull the whole matrix into memory, so only the
+# sentences of the chunks the other retrievers propose are scored (eval/reports/scale.md).
+SENTENCE_SCAN_MAX = 250_000
 
 
 def default_weights() -> dict[str, float]:
@@ -43,6 +48,7 @@ class RetrievalSettings:
     rrf_k: int = 60
     # Candidates each retriever contributes before fusion.
     depth: int = 100
+    sentence_scan_max: int = SENTENCE_SCAN_MAX
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -87,13 +93,31 @@ def top_ids(scores: np.ndarray, depth: int) -> np.ndarray:
     return np.argpartition(-scores, depth - 1)[:depth] if depth else np.array([], dtype=np.int64)
 
 
+class SentenceSimilarity:
+    """Cosine of one question to stored sentence vectors: all at once for small indexes, by id beyond."""
+
+    def __init__(self, vectors: np.ndarray, vector: np.ndarray, scan: bool) -> None:
+        self.vectors = vectors
+        self.vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        self.all = np.asarray(vectors) @ self.vector if scan else None
+
+    def __getitem__(self, ids: int | list[int] | np.ndarray) -> np.ndarray:
+        """Similarities of the given sentence ids (a scalar array for one id)."""
+        if self.all is not None:
+            return self.all[ids]
+        return np.asarray(self.vectors[ids], dtype=np.float32) @ self.vector
+
+    def nearest(self, depth: int) -> np.ndarray:
+        """Ids of the depth most similar sentences, or none when the index is too large to scan."""
+        return top_ids(self.all, depth) if self.all is not None else np.array([], dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class QueryScores:
-    """Whole-index score arrays for one query, computed once and shared by the answer step."""
+    """Per-query scores computed once and shared by the retrieval and answer steps."""
 
-    sentence_dense: np.ndarray
+    sentence_dense: SentenceSimilarity
     chunk_lexical: np.ndarray | None
-    document_lexical: np.ndarray | None
 
 
 class Retriever:
@@ -119,11 +143,10 @@ class Retriever:
 
     def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
         """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""
-        lexical = settings.mode != "dense"
+        scan = len(self.index.sentences) <= settings.sentence_scan_max
         return QueryScores(
-            sentence_dense=np.asarray(self.index.sentence_vectors) @ vector[0],
-            chunk_lexical=self.index.chunk_lexical.scores(text) if lexical else None,
-            document_lexical=self.index.document_lexical.scores(text) if lexical else None,
+            sentence_dense=SentenceSimilarity(self.index.sentence_vectors, vector, scan),
+            chunk_lexical=self.index.chunk_lexical.scores(text) if settings.mode != "dense" else None,
         )
 
     def candidates(self, vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> set[int]:
@@ -132,23 +155,30 @@ class Retriever:
         if settings.mode != "lexical":
             _, ids = self.index.search(vector, min(settings.depth, len(self.index.chunks)))
             found.update(int(i) for i in ids[0] if i >= 0)
-            for sentence_id in top_ids(scores.sentence_dense, settings.depth):
-                found.update(self.index.sentence_chunks.get(int(sentence_id), ()))
+            for sentence_id in scores.sentence_dense.nearest(settings.depth):
+                found.update(int(i) for i in self.index.records.sentence_chunks(int(sentence_id)))
         if scores.chunk_lexical is not None:
             found.update(int(i) for i in top_ids(scores.chunk_lexical, settings.depth) if scores.chunk_lexical[i] > 0)
         return found
 
-    def feature_scores(self, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, dict[int, float]]:
+    def best_sentence_scores(self, chunk_ids: list[int], similarity: SentenceSimilarity) -> np.ndarray:
+        """Each chunk's best sentence similarity, the chunks' sentences gathered in one read."""
+        spans = self.index.records.chunk_spans[chunk_ids]
+        firsts, counts = spans[:, 4], np.maximum(spans[:, 5], 1)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sentence_ids = np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum()))
+        return np.maximum.reduceat(similarity[sentence_ids], offsets)
+
+    def feature_scores(self, text: str, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, dict[int, float]]:
         """Every active feature's score for every candidate chunk."""
         features: dict[str, dict[int, float]] = {}
-        chunks = [self.index.chunks[i] for i in chunk_ids]
         if settings.mode != "lexical":
             features["chunk_dense"] = dict(zip(chunk_ids, (self.index.chunk_vectors(chunk_ids) @ vector[0]).tolist()))
-            features["sentence_dense"] = {c.chunk_id: float(scores.sentence_dense[list(c.sentence_ids)].max()) for c in chunks}
-        if scores.chunk_lexical is not None and scores.document_lexical is not None:
-            features["chunk_lexical"] = {c.chunk_id: float(scores.chunk_lexical[c.chunk_id]) for c in chunks}
-            positions = self.index.document_positions
-            features["document_lexical"] = {c.chunk_id: float(scores.document_lexical[positions[c.doc_id]]) for c in chunks}
+            features["sentence_dense"] = dict(zip(chunk_ids, self.best_sentence_scores(chunk_ids, scores.sentence_dense).tolist()))
+        if scores.chunk_lexical is not None:
+            features["chunk_lexical"] = dict(zip(chunk_ids, scores.chunk_lexical[chunk_ids].tolist()))
+            positions = np.asarray(self.index.records.chunk_spans[chunk_ids, 0])
+            features["document_lexical"] = dict(zip(chunk_ids, self.index.document_lexical.scores_for(text, positions).tolist()))
         return features
 
     def passages(self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(), scores: QueryScores | None = None) -> list[Passage]:
@@ -157,14 +187,14 @@ class Retriever:
         chunk_ids = sorted(self.candidates(vector, scores, settings))
         if not chunk_ids:
             return []
-        features = self.feature_scores(chunk_ids, vector, scores, settings)
+        features = self.feature_scores(text, chunk_ids, vector, scores, settings)
         fused = fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k)
         return [self.passage(chunk_id, score) for chunk_id, score in ranked(fused, k)]
 
     def passage(self, chunk_id: int, score: float) -> Passage:
         """A stored chunk as a Passage with its document title."""
         chunk = self.index.chunks[chunk_id]
-        title = self.index.documents[chunk.doc_id].title
+        title = self.index.records.title(chunk.doc_id)
         return Passage(chunk.chunk_id, chunk.doc_id, title, chunk.text, chunk.start, chunk.end, round(score, 6))
 
     def search(self, question: str, k: int = 5, settings: RetrievalSettings = RetrievalSettings()) -> list[Passage]:

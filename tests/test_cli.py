@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -52,3 +53,18 @@ def test_eval_run_rejects_a_set_whose_quote_is_not_in_the_corpus(index_dir: Path
     result = CliRunner().invoke(eval_cli, ["run", "--index", str(index_dir), "--set", str(bad)])
     assert result.exit_code != 0
     assert "x1: quote not found" in result.output
+
+
+def test_indexer_verify_rehashes_what_opening_trusts(tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    assert CliRunner().invoke(indexer_cli, ["build", str(CORPUS), "--out", str(root), "--no-progress"]).exit_code == 0
+    assert "files match their checksums" in CliRunner().invoke(indexer_cli, ["verify", "--index", str(root)]).output
+    # A same-size change with its mtime put back, which only a full re-hash can notice.
+    target = version_dir(root) / "sentence_spans.npy"
+    status = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0x01
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns))
+    result = CliRunner().invoke(indexer_cli, ["verify", "--index", str(root)])
+    assert result.exit_code != 0 and "sentence_spans.npy does not match its checksum" in result.output

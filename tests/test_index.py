@@ -42,7 +42,7 @@ def test_manifest_describes_the_build(index: Index, index_dir: Path) -> None:
     assert manifest["counts"]["chunks"] == len(index.chunks)
     assert manifest["documents"][SEED_DOC] == index.documents[SEED_DOC].sha256
     assert manifest["lexical"]["library"] == "bm25s"
-    assert {"chunks.faiss", "chunks.json", "sentences.npy"} <= set(manifest["files"])
+    assert {"chunks.faiss", "documents.sqlite", "chunk_spans.npy", "sentences.npy"} <= set(manifest["files"])
 
 
 def test_stored_vectors_are_the_normalised_embeddings(index: Index, encoder: Encoder) -> None:
@@ -67,12 +67,12 @@ def test_missing_and_corrupt_indexes_are_clear_errors(index_dir: Path, tmp_path:
     broken = tmp_path / "broken"
     shutil.copytree(index_dir, broken)
     files = version_dir(broken)
-    (files / "chunks.json").write_text("[not json")
-    with pytest.raises(IndexCorrupt, match="chunks.json does not match its checksum"):
+    (files / "chunk_spans.npy").write_text("[not an array")
+    with pytest.raises(IndexCorrupt, match="chunk_spans.npy does not match its checksum"):
         open_index(broken)
     with pytest.raises(IndexCorrupt, match="incomplete or corrupt"):
         Index(broken, verify=False)
-    shutil.copy(version_dir(index_dir) / "chunks.json", files / "chunks.json")
+    shutil.copy(version_dir(index_dir) / "chunk_spans.npy", files / "chunk_spans.npy")
     (files / "sentences.npy").unlink()
     with pytest.raises(IndexCorrupt, match="missing sentences.npy"):
         open_index(broken)
@@ -95,3 +95,28 @@ def test_rebuild_replaces_an_index_but_never_other_files(encoder: Encoder, tmp_p
     with pytest.raises(IndexCorrupt, match="refusing to write into it"):
         build_index(CORPUS, precious, encoder)
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_a_file_changed_in_place_is_caught_although_opening_skips_rehashing_unchanged_files(encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    store = version_dir(root) / "documents.sqlite"
+    data = bytearray(store.read_bytes())
+    data[-100] ^= 0xFF  # same size, one byte flipped, as bit rot or a stray write would leave it
+    store.write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt, match="documents.sqlite does not match its checksum"):
+        open_index(root)
+
+
+def test_records_are_read_by_id_from_the_store(index: Index) -> None:
+    records = index.records
+    chunk = index.chunks[3]
+    assert index.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+    assert list(records.chunk_sentences(3)) == list(chunk.sentence_ids)
+    for sentence_id in chunk.sentence_ids:
+        assert 3 in records.sentence_chunks(sentence_id)
+    assert records.counts(SEED_DOC) == (len(index.chunks), len(index.sentences))
+    assert list(index.documents) == records.doc_ids() and SEED_DOC in index.documents
+    assert "missing.txt" not in index.documents and records.counts("missing.txt") == (0, 0)
+    with pytest.raises(IndexError):
+        index.chunks[len(index.chunks)]

@@ -83,7 +83,7 @@ def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder:
         shutil.copytree(CORPUS, corpus)
         (corpus / "new.txt").write_text(NEW_REPORTS[0][1] + "\n", encoding="utf-8")
         build_index(corpus, root, encoder)
-        (version_dir(root) / "chunks.json").write_text("[]")
+        (version_dir(root) / "chunk_spans.npy").write_text("[]")
         refused = app.post("/admin/reload", headers=AUTH)
         assert refused.status_code == 409 and f"kept serving {served}" in refused.json()["detail"]
         assert app.get("/ready", headers=AUTH).json()["version"] == served

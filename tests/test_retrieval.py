@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from service.answer import NO_ANSWER, answer_question
+from indexer.store import Index
+from service.answer import NO_ANSWER, AnswerSettings, answer_question
 from service.errors import InvalidRequest
 from service.retrieval import RetrievalSettings, Retriever
 
@@ -57,3 +59,18 @@ def test_bad_settings_raise_invalid_request() -> None:
         RetrievalSettings(weights={"chunk_dense": 1.0})
     with pytest.raises(InvalidRequest, match="weights"):
         RetrievalSettings(weights={"chunk_dense": -1.0, "sentence_dense": 1.0, "chunk_lexical": 1.0, "document_lexical": 1.0})
+
+
+def test_bm25_scores_of_chosen_ids_equal_the_full_scoring(index: Index) -> None:
+    for lexical in (index.chunk_lexical, index.sentence_lexical):
+        for query in ("vetting national policy", "detectives detectives shortage", "zyxwv"):
+            ids = np.array([0, 2, 5, lexical.size - 1, 2])
+            assert np.array_equal(lexical.scores_for(query, ids), lexical.scores(query)[ids])
+
+
+def test_past_the_scan_limit_only_candidate_sentences_are_scored_and_the_answer_holds(retriever: Retriever) -> None:
+    question = "What did the inspector say about vetting?"
+    scanned = answer_question(retriever, question)
+    limited = answer_question(retriever, question, 5, AnswerSettings(retrieval=RetrievalSettings(sentence_scan_max=0)))
+    assert "vetting" in limited.evidence[0].text
+    assert limited.evidence[0].text == scanned.evidence[0].text

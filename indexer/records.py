@@ -1,0 +1,219 @@
+"""The record store: documents in SQLite, chunk and sentence spans in memory-mapped arrays, read by id.
+
+Nothing is decoded at open, so a million chunks open in milliseconds and cost memory only for the
+records a question touches. Chunk and sentence texts are slices of their document's text, so
+`document.text[start:end] == chunk.text` holds by construction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, overload
+
+import msgspec
+import numpy as np
+
+from indexer.types import Chunk, Document, Sentence
+
+DOCUMENTS = "documents.sqlite"
+CHUNK_SPANS = "chunk_spans.npy"
+SENTENCE_SPANS = "sentence_spans.npy"
+SENTENCE_CHUNK_OFFSETS = "sentence_chunk_offsets.npy"
+SENTENCE_CHUNK_IDS = "sentence_chunk_ids.npy"
+# Columns of the span arrays.
+CHUNK_COLUMNS = ("document", "start", "end", "token_count", "first_sentence", "sentence_count")
+SENTENCE_COLUMNS = ("document", "start", "end")
+SCHEMA = """
+CREATE TABLE documents (
+    position INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, sha256 TEXT NOT NULL,
+    body_start INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL
+)
+"""
+DOCUMENT_FIELDS = "doc_id, text, title, sha256, body_start, metadata"
+
+
+def chunk_spans(chunks: list[Chunk], positions: dict[str, int]) -> np.ndarray:
+    """One row of CHUNK_COLUMNS per chunk; its sentences must be consecutive ids."""
+    rows = np.zeros((len(chunks), len(CHUNK_COLUMNS)), dtype=np.int64)
+    for row, chunk in zip(rows, chunks):
+        ids = chunk.sentence_ids
+        if ids and list(ids) != list(range(ids[0], ids[0] + len(ids))):
+            raise ValueError(f"chunk {chunk.chunk_id} holds non-consecutive sentences {ids}")
+        row[:] = (positions[chunk.doc_id], chunk.start, chunk.end, chunk.token_count, ids[0] if ids else 0, len(ids))
+    return rows
+
+
+def sentence_chunk_index(chunks: list[Chunk], sentence_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR arrays: the chunks holding sentence s are ids[offsets[s]:offsets[s + 1]]."""
+    pairs = sorted((sentence_id, chunk.chunk_id) for chunk in chunks for sentence_id in chunk.sentence_ids)
+    counts = np.bincount([s for s, _ in pairs], minlength=sentence_count) if pairs else np.zeros(sentence_count, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return offsets, np.array([c for _, c in pairs], dtype=np.int64)
+
+
+def write_records(directory: Path, documents: list[Document], chunks: list[Chunk], sentences: list[Sentence]) -> None:
+    """Write the documents table and the span arrays into directory."""
+    positions = {document.doc_id: position for position, document in enumerate(documents)}
+    spans = chunk_spans(chunks, positions)
+    sentence_rows = np.array([(positions[s.doc_id], s.start, s.end) for s in sentences], dtype=np.int64).reshape(-1, 3)
+    chunk_counts = np.bincount(spans[:, 0], minlength=len(documents)) if len(spans) else np.zeros(len(documents), np.int64)
+    sentence_counts = np.bincount(sentence_rows[:, 0], minlength=len(documents)) if len(sentence_rows) else np.zeros(len(documents), np.int64)
+    connection = sqlite3.connect(directory / DOCUMENTS)
+    try:
+        connection.execute(SCHEMA)
+        connection.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (p, d.doc_id, d.title, d.sha256, d.body_start, msgspec.json.encode(d.metadata).decode(), d.text, int(chunk_counts[p]), int(sentence_counts[p]))
+                for p, d in enumerate(documents)
+            ),
+        )
+        connection.commit()
+    finally:
+        connection.close()
+    np.save(directory / CHUNK_SPANS, spans)
+    np.save(directory / SENTENCE_SPANS, sentence_rows)
+    offsets, ids = sentence_chunk_index(chunks, len(sentences))
+    np.save(directory / SENTENCE_CHUNK_OFFSETS, offsets)
+    np.save(directory / SENTENCE_CHUNK_IDS, ids)
+
+
+class RecordStore:
+    """The records of one index version, opened read-only."""
+
+    def __init__(self, directory: Path) -> None:
+        path = directory / DOCUMENTS
+        if not path.is_file():
+            raise FileNotFoundError(f"missing {path}")
+        # immutable=1: a published version never changes, so SQLite may skip locking entirely.
+        self._connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self.chunk_spans = np.load(directory / CHUNK_SPANS, mmap_mode="r")
+        self.sentence_spans = np.load(directory / SENTENCE_SPANS, mmap_mode="r")
+        self.sentence_chunk_offsets = np.load(directory / SENTENCE_CHUNK_OFFSETS, mmap_mode="r")
+        self.sentence_chunk_ids = np.load(directory / SENTENCE_CHUNK_IDS, mmap_mode="r")
+        self.document_count = int(self.query("SELECT count(*) FROM documents")[0][0])
+        self.text = lru_cache(maxsize=256)(self._text)
+        self.doc_id = lru_cache(maxsize=4096)(self._doc_id)
+        self.title = lru_cache(maxsize=4096)(self._title)
+        self.documents = DocumentTable(self)
+        self.chunks = ChunkTable(self)
+        self.sentences = SentenceTable(self)
+
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement; one connection shared under a lock (reads take microseconds)."""
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+    def _text(self, position: int) -> str:
+        """The full text of the document at position."""
+        return self.query("SELECT text FROM documents WHERE position = ?", (position,))[0][0]
+
+    def _doc_id(self, position: int) -> str:
+        """The id of the document at position."""
+        return self.query("SELECT doc_id FROM documents WHERE position = ?", (position,))[0][0]
+
+    def _title(self, doc_id: str) -> str:
+        """The title of a document by id."""
+        return self.query("SELECT title FROM documents WHERE doc_id = ?", (doc_id,))[0][0]
+
+    def position(self, doc_id: str) -> int | None:
+        """The position of a document by id, or None."""
+        rows = self.query("SELECT position FROM documents WHERE doc_id = ?", (doc_id,))
+        return int(rows[0][0]) if rows else None
+
+    def counts(self, doc_id: str) -> tuple[int, int]:
+        """Chunks and sentences of one document."""
+        rows = self.query("SELECT chunk_count, sentence_count FROM documents WHERE doc_id = ?", (doc_id,))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def doc_ids(self, offset: int = 0, limit: int = -1) -> list[str]:
+        """Document ids in sorted order, a page at a time."""
+        return [row[0] for row in self.query("SELECT doc_id FROM documents ORDER BY doc_id LIMIT ? OFFSET ?", (limit, offset))]
+
+    def chunk_doc_ids(self, chunk_ids: list[int]) -> list[str]:
+        """The document id of each chunk."""
+        return [self.doc_id(int(position)) for position in self.chunk_spans[chunk_ids, 0]]
+
+    def chunk_sentences(self, chunk_id: int) -> range:
+        """Ids of the sentences a chunk overlaps."""
+        first, count = self.chunk_spans[chunk_id, 4:6]
+        return range(int(first), int(first + count))
+
+    def sentence_chunks(self, sentence_id: int) -> np.ndarray:
+        """Ids of the chunks that hold a sentence."""
+        return self.sentence_chunk_ids[self.sentence_chunk_offsets[sentence_id] : self.sentence_chunk_offsets[sentence_id + 1]]
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self._connection.close()
+
+
+class DocumentTable(Mapping[str, Document]):
+    """Documents by id, read from SQLite on demand; iterates ids in sorted order."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+
+    def __getitem__(self, doc_id: str) -> Document:
+        rows = self.store.query(f"SELECT {DOCUMENT_FIELDS} FROM documents WHERE doc_id = ?", (doc_id,))
+        if not rows:
+            raise KeyError(doc_id)
+        doc_id, text, title, sha256, body_start, metadata = rows[0]
+        return Document(doc_id, text, title, sha256, body_start, msgspec.json.decode(metadata))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store.doc_ids())
+
+    def __len__(self) -> int:
+        return self.store.document_count
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self.store.position(doc_id) is not None
+
+
+class ChunkTable(Sequence[Chunk]):
+    """Chunks by id, built from their spans and their document's text."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+
+    @overload
+    def __getitem__(self, chunk_id: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, chunk_id: slice) -> list[Chunk]: ...
+    def __getitem__(self, chunk_id: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(chunk_id, slice):
+            return [self[i] for i in range(*chunk_id.indices(len(self)))]
+        position, start, end, tokens, first, count = (int(v) for v in self.store.chunk_spans[chunk_id])
+        text = self.store.text(position)[start:end]
+        return Chunk(int(chunk_id) % len(self), self.store.doc_id(position), start, end, text, tokens, tuple(range(first, first + count)))
+
+    def __len__(self) -> int:
+        return len(self.store.chunk_spans)
+
+
+class SentenceTable(Sequence[Sentence]):
+    """Sentences by id, built from their spans and their document's text."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+
+    @overload
+    def __getitem__(self, sentence_id: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, sentence_id: slice) -> list[Sentence]: ...
+    def __getitem__(self, sentence_id: int | slice) -> Sentence | list[Sentence]:
+        if isinstance(sentence_id, slice):
+            return [self[i] for i in range(*sentence_id.indices(len(self)))]
+        position, start, end = (int(v) for v in self.store.sentence_spans[sentence_id])
+        text = self.store.text(position)[start:end]
+        return Sentence(int(sentence_id) % len(self), self.store.doc_id(position), start, end, text)
+
+    def __len__(self) -> int:
+        return len(self.store.sentence_spans)
