@@ -12,13 +12,13 @@ import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
-from eval.perf_cli import bench, index_bench, scale, soak
+from eval.perf_cli import bench, index_bench, scale, scale_service, soak
 from eval.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings
 from service.confidence import DEFAULT_CALIBRATION
-from service.retrieval import FUSIONS, MODES, RetrievalSettings, Retriever, default_weights
+from service.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
 
 
 @click.group()
@@ -143,8 +143,15 @@ def calibrate(index_dir: Path, set_path: Path, model: str, backend: str, answer_
 @click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
 @click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
+@click.option(
+    "--sentence-scan-max", default=SENTENCE_SCAN_MAX, show_default=True, type=click.IntRange(0),
+    help="Scan all sentence vectors up to this many sentences; beyond, score only candidate chunks' sentences (0 forces that).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, cache: Path, as_json: bool) -> None:
+def beir(
+    dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, backend: str,
+    chunk_tokens: int, overlap_tokens: int, cache: Path, sentence_scan_max: int, as_json: bool,
+) -> None:
     """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
     from eval.beir import CHUNK_DEPTH, BeirError, run_beir
     from indexer.build import BuildSettings
@@ -154,7 +161,8 @@ def beir(dataset: Path, split: str, mode: str, fusion: str, weight_overrides: st
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
     started = time.perf_counter()
     try:
-        retrieval = RetrievalSettings(mode=mode, fusion=fusion, weights=parse_weights(weight_overrides), depth=CHUNK_DEPTH)
+        weights = parse_weights(weight_overrides)
+        retrieval = RetrievalSettings(mode=mode, fusion=fusion, weights=weights, depth=CHUNK_DEPTH, sentence_scan_max=sentence_scan_max)
         result = run_beir(dataset, split, load_encoder(model, backend), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json)
     except (BeirError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
@@ -242,5 +250,5 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
         click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))
 
 
-for command in (bench, index_bench, scale, soak):
+for command in (bench, index_bench, scale, scale_service, soak):
     cli.add_command(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,33 @@ def soak(index_dir: Path, set_path: Path, model: str, backend: str, requests: in
     click.echo(first.line())
     click.echo(rest.line())
     click.echo(f"errors: {first.errors + rest.errors}; server RSS after 1,000 requests {early / 1024:.0f} MiB, at the end {late / 1024:.0f} MiB ({(late - early) / early:+.1%})")
+
+
+@click.command("scale-service")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="A built index of DATASET to copy (e.g. the one `eval beir` cached).")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), required=True, help="Index root for the large index; reused when it already holds one.")
+@click.option("--chunks", default=1_000_000, show_default=True, type=click.IntRange(1), help="About how many chunks to write.")
+@click.option("--noise", default=0.5, show_default=True, type=click.FloatRange(0), help="Norm of the Gaussian noise scattering each copy's vectors.")
+@click.option("--questions", default=300, show_default=True, type=click.IntRange(1, 10_000), help="DATASET queries to ask, one at a time.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
+def scale_service(dataset: Path, source: Path, out_root: Path, chunks: int, noise: float, questions: int, model: str, backend: str) -> None:
+    """Copy a real index to about --chunks chunks, serve it, and measure startup, /ask latency and RSS."""
+    from eval import bench as timing
+    from eval import scale_service as large
+    from eval.beir import load_queries
+    from indexer.store import IndexStoreError, open_index, read_manifest
+
+    try:
+        existing = read_manifest(out_root).counts["chunks"] if (out_root / "CURRENT").exists() else 0
+        if existing < chunks * 0.9:
+            started = time.perf_counter()
+            manifest = large.replicate_index(open_index(source), out_root, chunks, noise, out_root.parent / f"{out_root.name}-work")
+            click.echo(f"wrote {manifest.counts['chunks']:,} chunks ({manifest.faiss_index}) in {time.perf_counter() - started:.0f} s")
+    except IndexStoreError as error:
+        raise click.ClickException(str(error)) from error
+    asked = list(load_queries(dataset).values())[:questions]
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder")
+    for line in large.measure_service(out_root, model, backend, asked).lines():
+        click.echo(line)
