@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, sentence_spans
+from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, paragraph_spans, sentence_spans
 from indexer.embedding import Encoder
 from indexer.failpoints import failpoint
 from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, published_manifest, reusable, reusable_pieces
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.loading import MAX_FILE_BYTES, load_corpus
 from indexer.publish import DEFAULT_KEEP
+from indexer.structure import boundary_sentences, numbered_paragraph_starts
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
 from indexer.vectors import choose_index
@@ -72,9 +73,13 @@ PARALLEL_MIN_DOCUMENTS = 256
 
 
 def document_spans(document: Document, settings: BuildSettings) -> tuple[list[Span], list[ChunkSpan]]:
-    """Sentence spans of one document and the chunks they pack into."""
-    spans = sentence_spans(document.text, document.body_start)
-    return spans, chunk_spans(document.text, spans, settings.chunk_tokens, settings.overlap_tokens)
+    """Sentence spans of one document and the chunks they pack into, sections starting new chunks."""
+    text = document.text
+    spans = sentence_spans(text, document.body_start)
+    paragraphs = [paragraph.start for paragraph in paragraph_spans(text, document.body_start)]
+    section_starts = [heading.start for heading in document.headings] + numbered_paragraph_starts(text, paragraphs)
+    boundaries = boundary_sentences([span.start for span in spans], sorted(section_starts))
+    return spans, chunk_spans(text, spans, settings.chunk_tokens, settings.overlap_tokens, boundaries)
 
 
 def all_document_spans(documents: list[Document], settings: BuildSettings, progress: bool) -> Iterator[tuple[list[Span], list[ChunkSpan]]]:

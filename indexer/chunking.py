@@ -112,24 +112,27 @@ def split_long_sentence(text: str, span: Span, max_tokens: int) -> list[Span]:
 
 
 def chunk_spans(
-    text: str, sentences: list[Span], max_tokens: int, overlap_tokens: int
+    text: str, sentences: list[Span], max_tokens: int, overlap_tokens: int, boundaries: frozenset[int] = frozenset()
 ) -> list[ChunkSpan]:
-    """Pack whole sentences into chunks of at most max_tokens, repeating up to overlap_tokens."""
+    """Pack whole sentences into chunks of at most max_tokens, repeating up to overlap_tokens;
+    a sentence in boundaries (a heading, a numbered paragraph) always starts a new chunk, with no overlap."""
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError(f"overlap_tokens must be in 0..{max_tokens - 1}, got {overlap_tokens}")
     units = sentence_units(text, sentences, max_tokens)
+    # Units that open a section: the first piece of a boundary sentence.
+    opens = {u for u, (_, index) in enumerate(units) if index in boundaries and (u == 0 or units[u - 1][1] != index)}
     chunks: list[ChunkSpan] = []
     first = 0
     while first < len(units):
         last = first + 1
-        while last < len(units) and span_tokens(text, units, first, last + 1) <= max_tokens:
+        while last < len(units) and last not in opens and span_tokens(text, units, first, last + 1) <= max_tokens:
             last += 1
         chunks.append(make_chunk(text, units, first, last))
         if last == len(units):
             break
-        first = overlap_start(text, units, first, last, overlap_tokens)
+        first = last if last in opens else overlap_start(text, units, first, last, overlap_tokens)
     return chunks
 
 

@@ -1,82 +1,42 @@
-"""Read corpus files into Documents; skip what cannot be read, with a reason."""
+"""Read corpus files into Documents; skip what cannot be read, with a reason.
+
+Metadata comes from, highest precedence first: YAML front matter, a sidecar `<stem>.meta.yaml`,
+the corpus manifest (`metadata.csv` / `metadata.json`), then what the file embeds (PDF and DOCX
+properties, HTML meta tags).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from indexer.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
+from indexer.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
 from indexer.types import Document, Skipped
 
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".meta.yaml"
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-MARKDOWN_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-
-
-class UnreadableDocument(ValueError):
-    """A corpus file that cannot be turned into a Document."""
-
-
-def parse_plain_text(text: str) -> tuple[int, dict[str, Any], str | None]:
-    """Plain text has no embedded metadata: body starts at 0, title from the first line."""
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), None)
-    return 0, {}, first_line
-
-
-def parse_markdown(text: str) -> tuple[int, dict[str, Any], str | None]:
-    """Split YAML front matter from a Markdown body; title from the first heading."""
-    body_start, metadata = 0, {}
-    match = FRONT_MATTER.match(text)
-    if match:
-        try:
-            loaded = yaml.safe_load(match.group(1))
-        except yaml.YAMLError as error:
-            raise UnreadableDocument(f"invalid YAML front matter: {error}") from error
-        if loaded is not None and not isinstance(loaded, dict):
-            raise UnreadableDocument("YAML front matter is not a mapping")
-        body_start, metadata = match.end(), loaded or {}
-    heading = MARKDOWN_HEADING.search(text, body_start)
-    title = heading.group(1) if heading else parse_plain_text(text[body_start:])[2]
-    return body_start, metadata, title
-
-
-# One parser per format; a new format adds an entry here.
-PARSERS: dict[str, Callable[[str], tuple[int, dict[str, Any], str | None]]] = {
-    ".txt": parse_plain_text,
-    ".md": parse_markdown,
-    ".markdown": parse_markdown,
-}
-
-
-# A larger text file is most likely a dump or a mistake, and would take hours to embed on a laptop.
+# A larger file is most likely a dump or a mistake, and would take hours to embed on a laptop.
 MAX_FILE_BYTES = 20 * 2**20
 
+__all__ = ["MAX_FILE_BYTES", "SUPPORTED_EXTENSIONS", "UnreadableDocument", "load_corpus", "load_document"]
 
-def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Decode a file as UTF-8, refusing binary, undecodable or oversized content."""
+
+def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A file's bytes, refusing oversized or unreadable files."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise UnreadableDocument(f"too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB, set by --max-file-mb)")
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise UnreadableDocument(f"cannot read file: {error.strerror or error}") from error
-    if b"\x00" in raw:
-        raise UnreadableDocument("binary file (contains NUL bytes)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UnreadableDocument(f"not valid UTF-8 (byte {error.start})") from error
-    if not text.strip():
-        raise UnreadableDocument("empty file")
-    return text
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
@@ -93,35 +53,30 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> Document:
-    """Load one supported file; raises UnreadableDocument with the reason."""
-    text = read_text(path, max_bytes)
-    body_start, metadata, derived_title = PARSERS[path.suffix.lower()](text)
-    if not text[body_start:].strip():
+def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES, listed: dict[str, Any] | None = None) -> Document:
+    """Load one file of a supported format; raises UnreadableDocument with the reason.
+
+    listed is the file's entry in the corpus manifest, if any.
+    """
+    data = read_bytes(path, max_bytes)
+    found = detect_format(path.suffix, data)
+    if found is None:
+        raise UnreadableDocument(f"unsupported file type {path.suffix or '(none)'!r}")
+    extracted = found.extract(data)
+    if not extracted.text[extracted.body_start :].strip():
         raise UnreadableDocument("no text after the front matter")
-    # Front matter wins over the sidecar, as it travels with the file.
-    metadata = {**read_sidecar(path), **metadata}
-    metadata = {str(key): value for key, value in metadata.items()}
-    title = str(metadata.get("title") or derived_title or path.stem)
+    metadata = merge(extracted.properties, listed or {}, read_sidecar(path), extracted.front_matter)
     return Document(
         doc_id=path.relative_to(corpus_dir).as_posix(),
-        text=text,
-        title=title,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        body_start=body_start,
-        metadata=msgspec_safe(metadata),
+        text=extracted.text,
+        title=str(metadata.get("title") or extracted.title or path.stem),
+        sha256=hashlib.sha256(data).hexdigest(),
+        body_start=extracted.body_start,
+        metadata=metadata,
+        pages=extracted.pages,
+        headings=extracted.headings,
+        format=found.name,
     )
-
-
-def msgspec_safe(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Make YAML values (dates, nested types) JSON-representable."""
-    safe: dict[str, Any] = {}
-    for key, value in metadata.items():
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            safe[key] = value
-        else:
-            safe[key] = str(value)
-    return safe
 
 
 def iter_candidate_files(corpus_dir: Path) -> Iterator[Path]:
@@ -135,8 +90,8 @@ def iter_candidate_files(corpus_dir: Path) -> Iterator[Path]:
 
 
 def skip_reason(path: Path, corpus_dir: Path) -> str | None:
-    """Why a candidate file is not a document, or None when it is one."""
-    if path.name.endswith(SIDECAR_SUFFIX):
+    """Why a candidate file is not a document, or None when it may be one."""
+    if path.name.endswith(SIDECAR_SUFFIX) or (path.parent == corpus_dir and path.name in MANIFEST_NAMES):
         return "metadata"
     if path.is_symlink():
         target = path.resolve()
@@ -144,8 +99,6 @@ def skip_reason(path: Path, corpus_dir: Path) -> str | None:
             return "symlink pointing outside the corpus"
         if not target.is_file():
             return "broken symlink"
-    if path.suffix.lower() not in PARSERS:
-        return f"unsupported file type {path.suffix or '(none)'!r}"
     return None
 
 
@@ -155,6 +108,12 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
         raise FileNotFoundError(f"corpus directory not found: {corpus_dir}")
     documents: list[Document] = []
     skipped: list[Skipped] = []
+    try:
+        listed = corpus_manifest(corpus_dir)
+    except ManifestError as error:
+        log.warning("ignoring the corpus manifest: %s", error)
+        skipped.append(Skipped(path=str(error).split(":")[0].removeprefix("unreadable "), reason=str(error)))
+        listed = {}
     for path in iter_candidate_files(corpus_dir):
         relative = path.relative_to(corpus_dir).as_posix()
         reason = skip_reason(path, corpus_dir)
@@ -163,8 +122,11 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
         try:
             if reason is not None:
                 raise UnreadableDocument(reason)
-            documents.append(load_document(path, corpus_dir, max_bytes))
+            documents.append(load_document(path, corpus_dir, max_bytes, listed.get(relative)))
         except UnreadableDocument as error:
             log.warning("skipping %s: %s", relative, error)
             skipped.append(Skipped(path=relative, reason=str(error)))
+    unknown = sorted(set(listed) - {document.doc_id for document in documents} - {s.path for s in skipped})
+    for doc_id in unknown:
+        log.warning("the corpus manifest lists %s, which is not in the corpus", doc_id)
     return documents, skipped

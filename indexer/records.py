@@ -17,7 +17,9 @@ from typing import Any, overload
 import msgspec
 import numpy as np
 
-from indexer.types import Chunk, Document, Sentence
+from indexer.metadata import date_range
+from indexer.structure import page_numbers, section_path
+from indexer.types import Chunk, Document, Heading, Sentence
 
 DOCUMENTS = "documents.sqlite"
 CHUNK_SPANS = "chunk_spans.npy"
@@ -31,10 +33,30 @@ SCHEMA = """
 CREATE TABLE documents (
     position INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, sha256 TEXT NOT NULL,
     body_start INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT NOT NULL,
-    chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL
+    chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL,
+    format TEXT NOT NULL, pages TEXT NOT NULL, headings TEXT NOT NULL,
+    -- What filters compare: lower-cased force and report type, the days the document's date covers.
+    force TEXT, report_type TEXT, date_start TEXT, date_end TEXT
 )
 """
-DOCUMENT_FIELDS = "doc_id, text, title, sha256, body_start, metadata"
+DOCUMENT_FIELDS = "doc_id, text, title, sha256, body_start, metadata, pages, headings, format"
+
+
+def document_row(position: int, document: Document, chunk_count: int, sentence_count: int) -> tuple[Any, ...]:
+    """One row of the documents table."""
+    metadata = document.metadata
+    dates = date_range(metadata.get("date"))
+    return (
+        position, document.doc_id, document.title, document.sha256, document.body_start,
+        msgspec.json.encode(metadata).decode(), document.text, chunk_count, sentence_count,
+        document.format, msgspec.json.encode(document.pages).decode(), msgspec.json.encode(document.headings).decode(),
+        lowered(metadata.get("force")), lowered(metadata.get("report_type")), *(dates or (None, None)),
+    )
+
+
+def lowered(value: object) -> str | None:
+    """A metadata value as filters compare it: trimmed, lower case."""
+    return str(value).strip().lower() if value is not None else None
 
 
 def chunk_spans(chunks: list[Chunk], positions: dict[str, int]) -> np.ndarray:
@@ -67,11 +89,8 @@ def write_records(directory: Path, documents: list[Document], chunks: list[Chunk
     try:
         connection.execute(SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (p, d.doc_id, d.title, d.sha256, d.body_start, msgspec.json.encode(d.metadata).decode(), d.text, int(chunk_counts[p]), int(sentence_counts[p]))
-                for p, d in enumerate(documents)
-            ),
+            f"INSERT INTO documents VALUES ({', '.join('?' * 16)})",
+            (document_row(p, d, int(chunk_counts[p]), int(sentence_counts[p])) for p, d in enumerate(documents)),
         )
         connection.commit()
     finally:
@@ -101,6 +120,8 @@ class RecordStore:
         self.text = lru_cache(maxsize=256)(self._text)
         self.doc_id = lru_cache(maxsize=4096)(self._doc_id)
         self.title = lru_cache(maxsize=4096)(self._title)
+        self.layout = lru_cache(maxsize=1024)(self._layout)
+        self.position = lru_cache(maxsize=4096)(self._position)
         self.documents = DocumentTable(self)
         self.chunks = ChunkTable(self)
         self.sentences = SentenceTable(self)
@@ -122,7 +143,20 @@ class RecordStore:
         """The title of a document by id."""
         return self.query("SELECT title FROM documents WHERE doc_id = ?", (doc_id,))[0][0]
 
-    def position(self, doc_id: str) -> int | None:
+    def _layout(self, position: int) -> tuple[tuple[int, ...], tuple[Heading, ...]]:
+        """The page starts and headings of the document at position."""
+        pages, headings = self.query("SELECT pages, headings FROM documents WHERE position = ?", (position,))[0]
+        return msgspec.json.decode(pages, type=tuple[int, ...]), msgspec.json.decode(headings, type=tuple[Heading, ...])
+
+    def context(self, doc_id: str, start: int, end: int) -> tuple[list[int], list[str]]:
+        """The page numbers a span covers and the heading path it sits under."""
+        position = self.position(doc_id)
+        if position is None:
+            return [], []
+        pages, headings = self.layout(position)
+        return list(page_numbers(pages, start, end)), list(section_path(headings, start))
+
+    def _position(self, doc_id: str) -> int | None:
         """The position of a document by id, or None."""
         rows = self.query("SELECT position FROM documents WHERE doc_id = ?", (doc_id,))
         return int(rows[0][0]) if rows else None
@@ -164,8 +198,11 @@ class DocumentTable(Mapping[str, Document]):
         rows = self.store.query(f"SELECT {DOCUMENT_FIELDS} FROM documents WHERE doc_id = ?", (doc_id,))
         if not rows:
             raise KeyError(doc_id)
-        doc_id, text, title, sha256, body_start, metadata = rows[0]
-        return Document(doc_id, text, title, sha256, body_start, msgspec.json.decode(metadata))
+        doc_id, text, title, sha256, body_start, metadata, pages, headings, kind = rows[0]
+        return Document(
+            doc_id, text, title, sha256, body_start, msgspec.json.decode(metadata),
+            msgspec.json.decode(pages, type=tuple[int, ...]), msgspec.json.decode(headings, type=tuple[Heading, ...]), kind,
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.store.doc_ids())

@@ -7,8 +7,16 @@ from typing import Any
 import msgspec
 
 
+class Heading(msgspec.Struct, frozen=True, array_like=True):
+    """A heading of a document: where its text starts, its level (1 = top) and its text."""
+
+    start: int
+    level: int
+    text: str
+
+
 class Document(msgspec.Struct, frozen=True):
-    """One corpus file: its id (path relative to the corpus), full text and metadata."""
+    """One corpus file: its id (path relative to the corpus), extracted text and metadata."""
 
     doc_id: str
     text: str
@@ -17,6 +25,11 @@ class Document(msgspec.Struct, frozen=True):
     # Offsets index `text`; body_start skips YAML front matter so it is never chunked.
     body_start: int = 0
     metadata: dict[str, Any] = {}
+    # Offset where each page starts (page 1 first); empty for formats without pages.
+    pages: tuple[int, ...] = ()
+    headings: tuple[Heading, ...] = ()
+    # The format the text was extracted from: text, markdown, pdf, html or docx.
+    format: str = "text"
 
 
 class Sentence(msgspec.Struct, frozen=True):

@@ -72,8 +72,9 @@ def score_sentences(
 def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Evidence:
     """A stored sentence as Evidence with its document title."""
     sentence = retriever.index.sentences[sentence_id]
-    title = retriever.index.records.title(sentence.doc_id)
-    return Evidence(sentence.text, sentence.doc_id, title, sentence.start, sentence.end, round(score, 6))
+    records = retriever.index.records
+    pages, section = records.context(sentence.doc_id, sentence.start, sentence.end)
+    return Evidence(sentence.text, sentence.doc_id, records.title(sentence.doc_id), sentence.start, sentence.end, round(score, 6), pages, section)
 
 
 def compose_answer(best: Evidence) -> str:

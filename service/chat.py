@@ -21,7 +21,7 @@ REFERRING_WORDS = frozenset("it its they them their these those he she his her".
 WORD = re.compile(r"[\w’']+")
 
 
-class Citation(Evidence, frozen=True):
+class Citation(Evidence, frozen=True, kw_only=True):
     """An evidence sentence cited in a chat reply as [number]."""
 
     number: int
@@ -56,13 +56,27 @@ def chat_reply(answer: Answer) -> ChatReply:
     if answer.abstained:
         return ChatReply((NO_ANSWER_REPLY,), (), True, answer.confidence)
     citations = tuple(
-        Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, number)
+        Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, e.pages, e.section, number=number)
         for number, e in enumerate(cited_evidence(answer.evidence), start=1)
     )
     quotes = [f"The report says: “{citations[0].text}” [1]"]
     quotes += [f" It also says: “{c.text}” [{c.number}]" for c in citations[1:]]
-    sources = [f"\n[{c.number}] {c.title} ({c.doc_id}, characters {c.start}–{c.end})" for c in citations]
+    sources = [f"\n[{c.number}] {source_line(c)}" for c in citations]
     return ChatReply(tuple(quotes) + ("\n\nSources:",) + tuple(sources), citations, False, answer.confidence)
+
+
+def page_label(pages: list[int]) -> str:
+    """'p. 12' or 'pp. 12–13'; empty for unpaged documents."""
+    if not pages:
+        return ""
+    return f"p. {pages[0]}" if len(pages) == 1 else f"pp. {pages[0]}–{pages[-1]}"
+
+
+def source_line(evidence: Evidence) -> str:
+    """Title, section, document, page and characters of a cited sentence."""
+    where = ", ".join(part for part in (evidence.doc_id, page_label(evidence.pages), f"characters {evidence.start}–{evidence.end}") if part)
+    section = f", {' › '.join(evidence.section)}" if evidence.section else ""
+    return f"{evidence.title}{section} ({where})"
 
 
 def no_question_reply() -> ChatReply:

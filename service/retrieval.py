@@ -194,8 +194,9 @@ class Retriever:
     def passage(self, chunk_id: int, score: float) -> Passage:
         """A stored chunk as a Passage with its document title."""
         chunk = self.index.chunks[chunk_id]
-        title = self.index.records.title(chunk.doc_id)
-        return Passage(chunk.chunk_id, chunk.doc_id, title, chunk.text, chunk.start, chunk.end, round(score, 6))
+        records = self.index.records
+        pages, section = records.context(chunk.doc_id, chunk.start, chunk.end)
+        return Passage(chunk.chunk_id, chunk.doc_id, records.title(chunk.doc_id), chunk.text, chunk.start, chunk.end, round(score, 6), pages, section)
 
     def search(self, question: str, k: int = 5, settings: RetrievalSettings = RetrievalSettings()) -> list[Passage]:
         """Validated question in, the k best passages out."""

@@ -17,6 +17,10 @@ class Passage(msgspec.Struct, frozen=True):
     start: int
     end: int
     score: float
+    # Page numbers the passage spans (paged formats such as PDF; empty otherwise).
+    pages: list[int] = []
+    # The headings the passage sits under, outermost first.
+    section: list[str] = []
 
 
 class Evidence(msgspec.Struct, frozen=True):
@@ -28,6 +32,8 @@ class Evidence(msgspec.Struct, frozen=True):
     start: int
     end: int
     score: float
+    pages: list[int] = []
+    section: list[str] = []
 
 
 class Answer(msgspec.Struct, frozen=True):

@@ -25,7 +25,8 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     assert len(body["passages"]) == 3
     for passage in body["passages"]:
         assert seed_text[passage["start"] : passage["end"]] == passage["text"]
-        assert {"chunk_id", "doc_id", "title", "text", "start", "end", "score"} == set(passage)
+        assert {"chunk_id", "doc_id", "title", "text", "start", "end", "score", "pages", "section"} == set(passage)
+        assert passage["pages"] == [] and passage["section"] == []  # plain text has neither
 
 
 def test_ask_abstains_plainly(client: TestClient) -> None:

@@ -30,7 +30,8 @@ def test_bundled_statement_loads_with_its_sidecar_metadata() -> None:
     assert document.metadata["publisher"] == "HMIC"
     assert document.metadata["force"] == "Metropolitan Police Service"
     assert document.metadata["year"] == 2017
-    assert document.metadata["document_type"] == "PEEL inspection statement"
+    assert document.metadata["report_type"] == "PEEL inspection statement"
+    assert document.metadata["date"] == "2017" and document.format == "text"
     assert document.title.startswith("HMIC concerned about several aspects")
     raw = (CORPUS / SEED_DOC).read_bytes()
     assert document.text.encode("utf-8") == raw

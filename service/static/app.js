@@ -6,7 +6,7 @@ const SUPPORT_RATIO = 0.85;
 const MAX_CITATIONS = 3;
 const METADATA_LABELS = [
   ["inspectorate", "Inspectorate"], ["publisher", "Publisher"], ["inspector", "Inspector"],
-  ["force", "Force"], ["year", "Year"], ["date", "Date"], ["document_type", "Document type"], ["url", "Source"],
+  ["force", "Force"], ["year", "Year"], ["date", "Date"], ["report_type", "Report type"], ["source_url", "Source"],
 ];
 const documents = new Map();
 

@@ -1,0 +1,173 @@
+"""PDF text as a reader sees it: running headers, footers and page numbers dropped, hyphenated line
+breaks rejoined, one paragraph per text block, page offsets and headings kept (pdfminer.six)."""
+
+from __future__ import annotations
+
+import io
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from pdfminer.high_level import extract_pages
+from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLine
+from pdfminer.pdfdocument import PDFDocument
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
+from pdfminer.psparser import PSLiteral
+from pdfminer.utils import decode_text as decode_pdf_string
+
+from indexer.extract import Extracted, UnreadableDocument
+from indexer.types import Heading
+
+# Blocks this close to the top or bottom edge (share of page height) may be running headers or footers.
+MARGIN = 0.12
+PAGE_NUMBER = re.compile(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-")
+HEADING_SIZE_RATIO = 1.15
+PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A text box on a page: its paragraph text, whether it sits in a margin, its mean font size."""
+
+    text: str
+    in_margin: bool
+    size: float
+    lines: int
+
+
+def join_lines(lines: list[str]) -> str:
+    """One paragraph from a block's lines; 'inspec-' + 'tion' becomes 'inspection'."""
+    out = ""
+    for line in (line.strip() for line in lines):
+        if not line:
+            continue
+        if out.endswith("-") and len(out) > 1 and out[-2].isalpha() and line[:1].islower():
+            out = out[:-1] + line
+        else:
+            out = f"{out} {line}" if out else line
+    return out
+
+
+def page_blocks(data: bytes) -> list[list[Block]]:
+    """The text blocks of every page, in pdfminer's reading order."""
+    pages = []
+    for layout in extract_pages(io.BytesIO(data), laparams=LAParams()):
+        blocks = []
+        for element in layout:
+            if not isinstance(element, LTTextContainer):
+                continue
+            lines = [line.get_text() for line in element if isinstance(line, LTTextLine)]
+            sizes = [char.size for line in element if isinstance(line, LTTextLine) for char in line if isinstance(char, LTChar)]
+            text = join_lines(lines)
+            if text:
+                in_margin = element.y0 > (1 - MARGIN) * layout.height or element.y1 < MARGIN * layout.height
+                blocks.append(Block(text, in_margin, statistics.fmean(sizes) if sizes else 0.0, len(lines)))
+        pages.append(blocks)
+    return pages
+
+
+def signature(text: str) -> str:
+    """A block's text with numbers masked, so 'Page 3' and 'Page 4' repeat as one running line."""
+    return re.sub(r"\d+", "#", text.lower()).strip()
+
+
+def running_lines(pages: list[list[Block]]) -> set[str]:
+    """Margin blocks that repeat on at least half the pages (and on two or more)."""
+    seen: Counter[str] = Counter()
+    for blocks in pages:
+        seen.update({signature(block.text) for block in blocks if block.in_margin})
+    return {line for line, count in seen.items() if count >= max(2, len(pages) / 2)}
+
+
+def body_blocks(pages: list[list[Block]]) -> list[list[Block]]:
+    """Pages without running headers, footers and page numbers."""
+    running = running_lines(pages)
+    return [
+        [b for b in blocks if not (b.in_margin and (signature(b.text) in running or PAGE_NUMBER.fullmatch(signature(b.text))))]
+        for blocks in pages
+    ]
+
+
+def heading_levels(pages: list[list[Block]]) -> dict[float, int]:
+    """Font sizes clearly above the body text's, largest first, as heading levels 1, 2, …"""
+    sizes = [b.size for blocks in pages for b in blocks if b.size]
+    if not sizes:
+        return {}
+    body = statistics.median(sizes)
+    large = sorted({round(b.size, 1) for blocks in pages for b in blocks if is_heading_shape(b) and b.size >= body * HEADING_SIZE_RATIO}, reverse=True)
+    return {size: min(level, 6) for level, size in enumerate(large, start=1)}
+
+
+def is_heading_shape(block: Block) -> bool:
+    """Short, at most two lines, not ending like a sentence."""
+    return block.lines <= 2 and len(block.text) <= 120 and not block.text.endswith((".", ",", ";", ":"))
+
+
+def continues(text: str, block: Block) -> bool:
+    """Whether block carries on the paragraph text ends with (a hyphenated or unfinished line)."""
+    return bool(text) and block.text[:1].islower() and not text.endswith((".", "!", "?", ":", "\u201d", '"'))
+
+
+def append_block(text: str, block: Block) -> str:
+    """text followed by block: joined to a continued paragraph, else after a blank line."""
+    if not continues(text, block):
+        return f"{text}\n\n{block.text}" if text else block.text
+    if text.endswith("-") and len(text) > 1 and text[-2].isalpha():
+        return text[:-1] + block.text
+    return f"{text} {block.text}"
+
+
+def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Heading, ...]]:
+    """The document text (paragraphs separated by blank lines, continued ones rejoined across text
+    boxes and pages), the offset where each page's text starts, and the headings."""
+    levels = heading_levels(pages)
+    text, starts, headings = "", [], []
+    for blocks in pages:
+        starts.append(len(text))
+        for number, block in enumerate(blocks):
+            level = levels.get(round(block.size, 1)) if is_heading_shape(block) else None
+            text = append_block(text, block)
+            start = len(text) - len(block.text)
+            if number == 0 and not text[starts[-1] : start].strip():
+                starts[-1] = start  # the page starts at its first text, not at the separator before it
+            if level is not None:
+                headings.append(Heading(start, level, block.text))
+    return text, tuple(starts), tuple(headings)
+
+
+def pdf_date(value: str) -> str | None:
+    """'D:20170322101500Z' as '2017-03-22' (as much of it as is given)."""
+    match = PDF_DATE.match(value)
+    return "-".join(part for part in match.groups() if part) if match else None
+
+
+def properties(data: bytes) -> dict[str, Any]:
+    """The document information dictionary: Title, Author, Subject, Keywords, dates, custom keys."""
+    document = PDFDocument(PDFParser(io.BytesIO(data)))
+    found: dict[str, Any] = {}
+    for info in document.info:
+        for key, raw in info.items():
+            value = resolve1(raw)
+            value = decode_pdf_string(value) if isinstance(value, bytes) else value.name if isinstance(value, PSLiteral) else value
+            if not isinstance(value, str) or not value.strip() or key in ("Producer", "Creator", "ModDate", "Trapped"):
+                continue
+            found["date" if key == "CreationDate" else key.lower()] = pdf_date(value) if key == "CreationDate" else value.strip()
+    return {key: value for key, value in found.items() if value}
+
+
+def extract(data: bytes) -> Extracted:
+    """A PDF's cleaned text, pages, headings and properties; UnreadableDocument if it has no text."""
+    try:
+        pages = body_blocks(page_blocks(data))
+        metadata = properties(data)
+    # pdfminer raises many unrelated types on damaged files; any of them means "skip this file".
+    except Exception as error:  # noqa: BLE001
+        raise UnreadableDocument(f"unreadable PDF: {type(error).__name__}: {error}") from error
+    text, starts, headings = assemble(pages)
+    if not text.strip():
+        raise UnreadableDocument("PDF has no extractable text (a scan? OCR is not supported)")
+    title = metadata.get("title") or (headings[0].text if headings else None)
+    return Extracted(text, title=title, properties=metadata, pages=starts, headings=headings)

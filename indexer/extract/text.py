@@ -1,0 +1,49 @@
+"""Plain text and Markdown (with YAML front matter and # headings)."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from indexer.extract import Extracted, UnreadableDocument, decode_text
+from indexer.types import Heading
+
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def first_line(text: str) -> str | None:
+    """The first non-blank line, a plain text file's title."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), None)
+
+
+def extract_plain(data: bytes) -> Extracted:
+    """Plain text has no embedded metadata: title from the first line."""
+    text = decode_text(data)
+    return Extracted(text, title=first_line(text))
+
+
+def front_matter(text: str) -> tuple[int, dict]:
+    """Where the body starts after YAML front matter, and the front matter as a mapping."""
+    match = FRONT_MATTER.match(text)
+    if not match:
+        return 0, {}
+    try:
+        loaded = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as error:
+        raise UnreadableDocument(f"invalid YAML front matter: {error}") from error
+    if loaded is not None and not isinstance(loaded, dict):
+        raise UnreadableDocument("YAML front matter is not a mapping")
+    return match.end(), loaded or {}
+
+
+def extract_markdown(data: bytes) -> Extracted:
+    """Markdown: front matter as metadata, # headings as structure, title from the first heading."""
+    text = decode_text(data)
+    body_start, metadata = front_matter(text)
+    headings = tuple(
+        Heading(match.start(), len(match.group(1)), match.group(2).strip()) for match in MARKDOWN_HEADING.finditer(text, body_start)
+    )
+    title = headings[0].text if headings else first_line(text[body_start:])
+    return Extracted(text, title=title, body_start=body_start, front_matter=metadata, headings=headings)
