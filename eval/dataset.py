@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 
 from indexer.types import Document
+from service.filters import Filters
 
 
 class EvalSetError(ValueError):
@@ -28,6 +29,8 @@ class EvalQuestion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     answers: list[GoldAnswer]
     # Sections of a set, e.g. "far-wording": no content word shared with the answer sentence.
     tags: list[str] = []
+    # Asked with these filters, as /ask's "filters" field (force, report_type, date_from, date_to, doc_ids).
+    filters: Filters | None = None
 
     @property
     def answerable(self) -> bool:
@@ -50,7 +53,7 @@ def load_eval_set(path: Path) -> list[EvalQuestion]:
             continue
         try:
             questions.append(msgspec.json.decode(line, type=EvalQuestion))
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, ValueError) as error:
             raise EvalSetError(f"{path}:{number}: {error}") from error
     ids = [question.id for question in questions]
     if len(set(ids)) != len(ids):

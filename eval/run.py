@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eval.dataset import EvalQuestion, gold_spans, matched_answers
 from eval.metrics import (
@@ -54,6 +54,8 @@ def evaluate_question(
 ) -> QuestionResult:
     """Retrieve passages and an answer for one question and match them against its gold."""
     gold = gold_spans(question, retriever.index.documents)
+    if question.filters is not None:
+        settings = replace(settings, retrieval=replace(settings.retrieval, filters=question.filters))
     passages = retriever.search(question.question, RETRIEVAL_DEPTH, settings.retrieval)
     answer = answer_question(retriever, question.question, answer_k, settings)
     first = answer.evidence[0] if answer.evidence else None

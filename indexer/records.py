@@ -7,6 +7,7 @@ records a question touches. Chunk and sentence texts are slices of their documen
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -156,10 +157,38 @@ class RecordStore:
         pages, headings = self.layout(position)
         return list(page_numbers(pages, start, end)), list(section_path(headings, start))
 
+    def is_heading(self, doc_id: str, start: int, end: int) -> bool:
+        """Whether [start, end) of a document is exactly one of its headings."""
+        position = self.position(doc_id)
+        if position is None:
+            return False
+        return any(h.start == start and h.start + len(h.text) == end for h in self.layout(position)[1])
+
     def _position(self, doc_id: str) -> int | None:
         """The position of a document by id, or None."""
         rows = self.query("SELECT position FROM documents WHERE doc_id = ?", (doc_id,))
         return int(rows[0][0]) if rows else None
+
+    def select_positions(
+        self, forces: list[str] | None, report_types: list[str] | None, date_from: str | None, date_to: str | None, doc_ids: list[str] | None
+    ) -> np.ndarray:
+        """Positions of the documents matching every given condition (lists match any value; values
+        lower-cased as stored; a document matches a date range its own date overlaps)."""
+        conditions: list[str] = []
+        parameters: list[Any] = []
+        for column, values in (("force", forces), ("report_type", report_types), ("doc_id", doc_ids)):
+            if values is not None:
+                conditions.append(f"{column} IN (SELECT value FROM json_each(?))")
+                parameters.append(json.dumps(values))
+        if date_from is not None:
+            conditions.append("date_end >= ?")
+            parameters.append(date_from)
+        if date_to is not None:
+            conditions.append("date_start <= ?")
+            parameters.append(date_to)
+        where = " AND ".join(conditions) or "1"
+        rows = self.query(f"SELECT position FROM documents WHERE {where} ORDER BY position", tuple(parameters))
+        return np.array([row[0] for row in rows], dtype=np.int64)
 
     def counts(self, doc_id: str) -> tuple[int, int]:
         """Chunks and sentences of one document."""

@@ -19,9 +19,9 @@ from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
 from indexer.types import Chunk, Document, Sentence
-from indexer.vectors import build_vector_index, open_vector_index
+from indexer.vectors import build_vector_index, open_vector_index, search_parameters
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 # Size, mtime and inode of every file when its checksum was last computed (as git's index keeps them):
 # a file whose stat is unchanged is not hashed again when the version is opened.
@@ -220,13 +220,16 @@ class Index:
         if problems:
             raise IndexCorrupt(f"index {self.path} is inconsistent: " + "; ".join(problems))
 
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product scores and chunk ids of the k nearest chunks per query."""
-        return self.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), k)
+    def search(self, query_vectors: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and chunk ids of the k nearest chunks per query, among allowed_ids if given."""
+        queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
+        if allowed_ids is None:
+            return self.vectors.search(queries, k)
+        return self.vectors.search(queries, k, params=search_parameters(self.manifest.faiss_params, allowed_ids))
 
-    def chunk_vectors(self, chunk_ids: list[int]) -> np.ndarray:
+    def chunk_vectors(self, chunk_ids: list[int] | np.ndarray) -> np.ndarray:
         """The stored vectors of the given chunks, one row each."""
-        return np.vstack([self.vectors.reconstruct(chunk_id) for chunk_id in chunk_ids])
+        return self.vectors.reconstruct_batch(np.asarray(chunk_ids, dtype=np.int64)).reshape(-1, self.manifest.dimension)
 
 
 def file_stat(path: Path) -> list[int]:

@@ -40,6 +40,14 @@ def open_vector_index(path: Path, params: dict[str, int]) -> faiss.Index:
     return index
 
 
+def search_parameters(params: dict[str, int], allowed_ids: np.ndarray) -> faiss.SearchParameters:
+    """Search parameters that keep only allowed_ids, with the index's own efSearch for HNSW."""
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+    if "efSearch" in params:
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=params["efSearch"])
+    return faiss.SearchParameters(sel=selector)
+
+
 def search_one_query_per_thread() -> None:
     """Single-threaded FAISS searches: the service runs one search per request thread, so OpenMP
     teams inside each search would only oversubscribe the cores (and spin against the encoder)."""

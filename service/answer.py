@@ -60,7 +60,10 @@ def score_sentences(
     evidence: list[Evidence] = []
     for sentence_id, score in ranked(fused, len(sentence_ids)):
         candidate = evidence_for(retriever, sentence_id, score)
-        # A heading repeated in the source is one quote to the reader, not two.
+        # A heading names a topic but says nothing about it, so it is never quoted as an answer.
+        if index.records.is_heading(candidate.doc_id, candidate.start, candidate.end):
+            continue
+        # A line repeated in the source is one quote to the reader, not two.
         if all(candidate.text != kept.text for kept in evidence):
             evidence.append(candidate)
         if len(evidence) == settings.max_evidence:
@@ -89,13 +92,17 @@ class Draft:
     passages: list[Passage]
     evidence: list[Evidence]
     features: dict[str, float]
+    notice: str | None = None
 
 
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
     """Retrieve passages, rank their sentences and measure the abstention features."""
+    k = check_k(k)
     text, query_vector = retriever.query(question)
     scores = retriever.query_scores(text, query_vector, settings.retrieval)
-    passages = retriever.passages(text, query_vector, check_k(k), settings.retrieval, scores)
+    if scores.allowed is not None and scores.allowed.empty:
+        return Draft([], [], {}, scores.allowed.notice)
+    passages = retriever.passages(text, query_vector, k, settings.retrieval, scores)
     scored = score_sentences(retriever, text, passages, scores, settings)
     features = answer_features(retriever.index.sentence_lexical, text, passages, scored.best_cosine)
     return Draft(passages, scored.evidence, features)
@@ -111,6 +118,8 @@ class Verdict:
 
 def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
     """Calibrated confidence of a draft, and abstention below the operating threshold."""
+    if not draft.evidence:
+        return Verdict(0.0, True)
     confidence = settings.calibration.confidence(draft.features)
     threshold = settings.calibration.threshold if settings.abstain_below is None else settings.abstain_below
     return Verdict(round(confidence, 4), not draft.evidence or confidence < threshold)
@@ -118,7 +127,9 @@ def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
 
 def answer_text(draft: Draft, verdict: Verdict) -> str:
     """The reply a reader sees: the best sentence quoted, or a plain no-answer."""
-    return NO_ANSWER if verdict.abstained else compose_answer(draft.evidence[0])
+    if verdict.abstained:
+        return draft.notice or NO_ANSWER
+    return compose_answer(draft.evidence[0])
 
 
 def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
@@ -130,6 +141,7 @@ def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
         evidence=[] if verdict.abstained else draft.evidence,
         passages=draft.passages,
         took_ms=round(took_ms, 3),
+        notice=draft.notice,
     )
 
 

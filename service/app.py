@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 
 import anyio
 import msgspec
-from litestar import Litestar, get, post
+from litestar import Litestar, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
@@ -23,6 +24,7 @@ from service.answer import AnswerSettings, answer_question
 from service.batching import QueryBatcher
 from service.confidence import load_calibration
 from service.documents import document_info, list_documents
+from service.filters import Filters, restriction
 from service.http_errors import EXCEPTION_HANDLERS
 from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
@@ -34,6 +36,7 @@ from service.types import Answer, DocumentInfo, DocumentPage, Passage
 
 
 MAX_PAGE = 500
+NOTICE_HEADER = "X-Notice"
 
 
 class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,6 +46,7 @@ class AskRequest(msgspec.Struct, forbid_unknown_fields=True):
     k: Annotated[int, msgspec.Meta(ge=1, le=MAX_K, description="Passages to retrieve.")] = 5
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
     stream: Annotated[bool, msgspec.Meta(description="Send server-sent events: evidence, answer deltas, done.")] = False
+    filters: Filters | None = None
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -69,7 +73,7 @@ class Ready(msgspec.Struct, frozen=True):
 )
 async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEvent:
     """Answer a question with the source sentences that answer it, or abstain."""
-    settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode))
+    settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode, filters=data.filters))
     if data.stream:
         return event_stream(named_events(answer_events(state.retriever, data.question, data.k, settings)))
     return await anyio.to_thread.run_sync(answer_question, state.retriever, data.question, data.k, settings)
@@ -106,9 +110,21 @@ def search(
     q: Annotated[str, QueryParameter(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question or keywords.")],
     k: Annotated[int, QueryParameter(ge=1, le=MAX_K, description="Passages to return.")] = 5,
     mode: Annotated[Literal["dense", "lexical", "hybrid"], QueryParameter(description="Retrievers to use.")] = "hybrid",
-) -> list[Passage]:
-    """The k passages that best match the query."""
-    return state.retriever.search(q, k, RetrievalSettings(mode=mode))
+    force: Annotated[list[str] | None, QueryParameter(description="Only these forces (repeatable).")] = None,
+    report_type: Annotated[list[str] | None, QueryParameter(description="Only these report types (repeatable).")] = None,
+    date_from: Annotated[str | None, QueryParameter(description="Only documents dated on or after: 2017, 2017-03 or 2017-03-22.")] = None,
+    date_to: Annotated[str | None, QueryParameter(description="Only documents dated on or before: 2017, 2017-03 or 2017-03-22.")] = None,
+    doc_id: Annotated[list[str] | None, QueryParameter(description="Only these documents (repeatable).")] = None,
+) -> Response[list[Passage]]:
+    """The k passages that best match the query; when the filters match no document, an empty list
+    and an X-Notice header saying so."""
+    given = (force, report_type, date_from, date_to, doc_id)
+    filters = Filters(force, report_type, date_from, date_to, doc_id) if any(value is not None for value in given) else None
+    narrowed = restriction(state.retriever.index, filters)
+    if narrowed is not None and narrowed.empty:
+        # Headers are Latin-1 and end at a newline: the echoed filter values are escaped to ASCII.
+        return Response([], headers={NOTICE_HEADER: json.dumps(narrowed.notice)[1:-1]})
+    return Response(state.retriever.search(q, k, RetrievalSettings(mode=mode, filters=filters)))
 
 
 @get("/health", opt={"public": True})

@@ -54,7 +54,7 @@ def cited_evidence(evidence: list[Evidence]) -> list[Evidence]:
 def chat_reply(answer: Answer) -> ChatReply:
     """The answer as quoted sentences with [n] markers, then a numbered sources list."""
     if answer.abstained:
-        return ChatReply((NO_ANSWER_REPLY,), (), True, answer.confidence)
+        return ChatReply((answer.notice or NO_ANSWER_REPLY,), (), True, answer.confidence)
     citations = tuple(
         Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, e.pages, e.section, number=number)
         for number, e in enumerate(cited_evidence(answer.evidence), start=1)

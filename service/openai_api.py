@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent
 
 from service.answer import AnswerSettings, answer_question
+from service.filters import Filters
 from service.chat import ChatReply, Citation, chat_reply, conversation_question, cut_at_stop, cut_at_tokens, no_question_reply, usage
 from service.retrieval import MAX_QUESTION_CHARS, Retriever
 from service.sse import event_stream
@@ -65,6 +67,8 @@ class ChatCompletionRequest(msgspec.Struct):
     user: str | None = None
     tools: list[Any] | None = None
     response_format: Any = None
+    # This service's extra field (the SDK's extra_body): search only the matching documents.
+    filters: Filters | None = None
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -144,6 +148,13 @@ async def retrieve_model(state: State, model_id: FromPath[str]) -> Model:
     return served_model(state)
 
 
+def request_settings(state: State, request: ChatCompletionRequest) -> AnswerSettings:
+    """The service's answer settings, narrowed by the request's filters."""
+    if request.filters is None:
+        return state.answer_settings
+    return replace(state.answer_settings, retrieval=replace(state.answer_settings.retrieval, filters=request.filters))
+
+
 async def reply_for(retriever: Retriever, turns: list[tuple[str, str]], settings: AnswerSettings) -> ChatReply:
     """The extractive answer to the conversation, as a chat reply."""
     question = conversation_question(turns)[-MAX_QUESTION_CHARS:]
@@ -174,7 +185,7 @@ async def chat_completions(data: JSONBody[ChatCompletionRequest], state: State) 
     if data.stream:
         events = stream_chunks(state, data, turns, completion_id, created)
         return event_stream(events)
-    reply = fit_request(await reply_for(state.retriever, turns, state.answer_settings), data)
+    reply = fit_request(await reply_for(state.retriever, turns, request_settings(state, data)), data)
     choices = [
         {"index": i, "message": {"role": "assistant", "content": reply.content, "refusal": None}, "logprobs": None, "finish_reason": reply.finish_reason}
         for i in range(data.n or 1)
@@ -197,7 +208,7 @@ async def stream_chunks(
         return msgspec.json.encode(body).decode()
 
     yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None} for i in choices])
-    reply = fit_request(await reply_for(state.retriever, turns, state.answer_settings), request)
+    reply = fit_request(await reply_for(state.retriever, turns, request_settings(state, request)), request)
     for piece in reply.pieces:
         yield chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None} for i in choices])
     finish = [{"index": i, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason} for i in choices]

@@ -14,6 +14,7 @@ from indexer.publish import version_dir
 from indexer.store import Index, open_index
 from indexer.vectors import search_one_query_per_thread
 from service.errors import InvalidRequest
+from service.filters import Filters, Restriction, restriction
 from service.fusion import fuse_scores, ranked
 from service.query import retrieval_text
 from service.types import Passage
@@ -31,6 +32,8 @@ LEXICAL_FEATURES = ("chunk_lexical", "document_lexical")
 # more than the rest of an answer and, memory-mapped, pull the whole matrix into memory, so only the
 # sentences of the chunks the other retrievers propose are scored (eval/reports/scale.md).
 SENTENCE_SCAN_MAX = 250_000
+# A filter matching up to this many chunks is searched exactly (about 1 ms per 20,000 chunks).
+EXACT_FILTERED_MAX = 20_000
 
 
 def default_weights() -> dict[str, float]:
@@ -49,6 +52,8 @@ class RetrievalSettings:
     # Candidates each retriever contributes before fusion.
     depth: int = 100
     sentence_scan_max: int = SENTENCE_SCAN_MAX
+    # Only documents matching these are searched (None: all).
+    filters: Filters | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,10 +101,12 @@ def top_ids(scores: np.ndarray, depth: int) -> np.ndarray:
 class SentenceSimilarity:
     """Cosine of one question to stored sentence vectors: all at once for small indexes, by id beyond."""
 
-    def __init__(self, vectors: np.ndarray, vector: np.ndarray, scan: bool) -> None:
+    def __init__(self, vectors: np.ndarray, vector: np.ndarray, scan: bool, allowed: np.ndarray | None = None) -> None:
         self.vectors = vectors
         self.vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.all = np.asarray(vectors) @ self.vector if scan else None
+        # Sentences outside the filters never propose a chunk.
+        self.allowed = allowed
 
     def __getitem__(self, ids: int | list[int] | np.ndarray) -> np.ndarray:
         """Similarities of the given sentence ids (a scalar array for one id)."""
@@ -109,7 +116,9 @@ class SentenceSimilarity:
 
     def nearest(self, depth: int) -> np.ndarray:
         """Ids of the depth most similar sentences, or none when the index is too large to scan."""
-        return top_ids(self.all, depth) if self.all is not None else np.array([], dtype=np.int64)
+        if self.all is None:
+            return np.array([], dtype=np.int64)
+        return top_ids(self.all if self.allowed is None else np.where(self.allowed, self.all, -np.inf), depth)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class QueryScores:
 
     sentence_dense: SentenceSimilarity
     chunk_lexical: np.ndarray | None
+    allowed: Restriction | None = None
 
 
 class Retriever:
@@ -144,22 +154,40 @@ class Retriever:
     def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
         """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""
         scan = len(self.index.sentences) <= settings.sentence_scan_max
+        allowed = restriction(self.index, settings.filters)
+        lexical = self.index.chunk_lexical.scores(text) if settings.mode != "dense" else None
+        if lexical is not None and allowed is not None:
+            lexical = np.where(allowed.chunk_mask, lexical, 0).astype(np.float32)
         return QueryScores(
-            sentence_dense=SentenceSimilarity(self.index.sentence_vectors, vector, scan),
-            chunk_lexical=self.index.chunk_lexical.scores(text) if settings.mode != "dense" else None,
+            SentenceSimilarity(self.index.sentence_vectors, vector, scan, None if allowed is None else allowed.sentence_mask), lexical, allowed
         )
+
+    def nearest_chunks(self, vector: np.ndarray, depth: int, allowed: Restriction | None) -> list[int]:
+        """The depth chunks nearest the query vector, among the allowed ones: exactly for a small
+        allowed set (an HNSW walk can miss members of a narrow filter), by a filtered search beyond."""
+        if allowed is None:
+            _, ids = self.index.search(vector, min(depth, len(self.index.chunks)))
+        elif len(allowed.chunk_ids) <= EXACT_FILTERED_MAX:
+            similarities = self.index.chunk_vectors(allowed.chunk_ids) @ vector[0]
+            return allowed.chunk_ids[top_ids(similarities, depth)].tolist()
+        else:
+            _, ids = self.index.search(vector, min(depth, len(allowed.chunk_ids)), allowed.chunk_ids)
+        return [int(i) for i in ids[0] if i >= 0]
 
     def candidates(self, vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> set[int]:
         """Chunks proposed by each active retriever: nearest chunks, nearest sentences, best BM25."""
         found: set[int] = set()
+        allowed = scores.allowed
+        if allowed is not None and allowed.empty:
+            return found
         if settings.mode != "lexical":
-            _, ids = self.index.search(vector, min(settings.depth, len(self.index.chunks)))
-            found.update(int(i) for i in ids[0] if i >= 0)
+            found.update(self.nearest_chunks(vector, settings.depth, allowed))
             for sentence_id in scores.sentence_dense.nearest(settings.depth):
                 found.update(int(i) for i in self.index.records.sentence_chunks(int(sentence_id)))
         if scores.chunk_lexical is not None:
             found.update(int(i) for i in top_ids(scores.chunk_lexical, settings.depth) if scores.chunk_lexical[i] > 0)
-        return found
+        # With few allowed sentences, the nearest ones run out and excluded ones fill the depth.
+        return found if allowed is None else {i for i in found if allowed.chunk_mask[i]}
 
     def best_sentence_scores(self, chunk_ids: list[int], similarity: SentenceSimilarity) -> np.ndarray:
         """Each chunk's best sentence similarity, the chunks' sentences gathered in one read."""

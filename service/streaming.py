@@ -39,6 +39,7 @@ async def answer_events(
         "confidence": verdict.confidence,
         "evidence": evidence,
         "passages": draft.passages,
+        **({"notice": draft.notice} if draft.notice else {}),
     }
     # The answer is composed only after the evidence event has gone out.
     for piece in WORDS.findall(answer_text(draft, verdict)):

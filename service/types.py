@@ -36,7 +36,7 @@ class Evidence(msgspec.Struct, frozen=True):
     section: list[str] = []
 
 
-class Answer(msgspec.Struct, frozen=True):
+class Answer(msgspec.Struct, frozen=True, omit_defaults=True):
     """An extractive answer: quoted evidence sentences, or an abstention."""
 
     answer: str
@@ -46,6 +46,8 @@ class Answer(msgspec.Struct, frozen=True):
     evidence: list[Evidence]
     passages: list[Passage]
     took_ms: float
+    # Why nothing was searched, e.g. filters that match no document; absent otherwise.
+    notice: str | None = None
 
 
 class DocumentSummary(msgspec.Struct, frozen=True):

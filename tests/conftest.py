@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,39 @@ def server(index_dir: Path, encoder: Encoder) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=20)
 
+
+
+@pytest.fixture(scope="session")
+def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled statement beside fictional Exampleshire reports in PDF, HTML and Word, with metadata
+    from a sidecar (the statement), the corpus manifest (the PDF), meta tags (HTML) and properties (DOCX)."""
+    from tests.generated import write_docx, write_html, write_pdf
+
+    root = tmp_path_factory.mktemp("mixed")
+    for name in (SEED_DOC, SEED_DOC.replace(".txt", ".meta.yaml")):
+        shutil.copy(CORPUS / name, root / name)
+    write_pdf(root / "exampleshire-peel-2019.pdf")
+    write_html(root / "exampleshire-custody.html")
+    write_docx(root / "exampleshire-leadership.docx")
+    (root / "metadata.csv").write_text(
+        "path,force,report_type,date\n"
+        "exampleshire-peel-2019.pdf,Exampleshire Constabulary,PEEL inspection statement,2019-05-02\n"
+        "exampleshire-leadership.docx,Exampleshire Constabulary,,\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def mixed_index_dir(mixed_corpus: Path, tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
+    """A real index of the mixed corpus."""
+    out = tmp_path_factory.mktemp("mixed-index") / "index"
+    build_index(mixed_corpus, out, encoder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mixed_client(mixed_index_dir: Path) -> Iterator[TestClient]:
+    """The real app over the mixed index."""
+    with TestClient(create_app(Settings(index=mixed_index_dir))) as test_client:
+        yield test_client
