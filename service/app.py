@@ -19,7 +19,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.access import api_key_guard, cors_config, rate_limit_config
-from service.admin import reload_index
+from service.admin import document_routes, follow_published, reload_index
 from service.answer import AnswerSettings, answer_question
 from service.batching import QueryBatcher
 from service.confidence import load_calibration
@@ -33,6 +33,7 @@ from service.settings import Settings
 from service.sse import event_stream
 from service.streaming import answer_events
 from service.types import Answer, DocumentInfo, DocumentPage, Passage
+from service.uploads import Library
 
 
 MAX_PAGE = 500
@@ -158,13 +159,23 @@ def create_app(settings: Settings) -> Litestar:
         app.state.index_root = settings.index
         app.state.admin_enabled = settings.api_key is not None
         app.state.reload_lock = anyio.Lock()
-        try:
-            yield
-        finally:
-            batcher.close()
+        app.state.build_lock = anyio.Lock()
+        corpus = settings.corpus
+        app.state.library = Library(corpus, settings.index, opened.encoder, settings.max_upload_bytes) if corpus else None
+        async with anyio.create_task_group() as tasks:
+            if settings.reload_poll_seconds > 0:
+                tasks.start_soon(follow_published, app.state, settings.reload_poll_seconds)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+                batcher.close()
 
     return Litestar(
-        route_handlers=[ask, search, documents, document, health, ready, reload_index, list_models, retrieve_model, chat_completions, *page_routes()],
+        route_handlers=[
+            ask, search, documents, document, health, ready, reload_index, list_models, retrieve_model, chat_completions,
+            *document_routes(settings.max_upload_bytes), *page_routes(),
+        ],
         lifespan=[load_index],
         guards=[api_key_guard(settings.api_key)],
         cors_config=cors_config(settings),

@@ -31,15 +31,18 @@ from service.settings import Settings, settings_env
 @click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers]")
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body accepted; 413 beyond. [env IQA_MAX_BODY_BYTES; default 1 MiB]")
 @click.option("--rate-limit-per-minute", type=click.IntRange(0), help="Requests per minute per client address, 0 for none; 429 beyond. [env IQA_RATE_LIMIT_PER_MINUTE; default 0]")
-@click.option("--build-from", "corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
-def main(corpus: Path | None, **options: object) -> None:
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="The index's corpus directory: enables POST and DELETE /documents, which change it and rebuild. [env IQA_CORPUS; default: off]")
+@click.option("--max-upload-bytes", type=click.IntRange(1), help="Largest document upload; 413 beyond. [env IQA_MAX_UPLOAD_BYTES; default 20 MiB]")
+@click.option("--reload-poll-seconds", type=click.FloatRange(0), help="How often to look for a newly published index version, 0 for never. [env IQA_RELOAD_POLL_SECONDS; default 2]")
+@click.option("--build-from", "build_corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
+def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
     try:
         settings = Settings.from_env(**options)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    if corpus is not None:
-        build_if_missing(corpus, settings)
+    if build_corpus is not None:
+        build_if_missing(build_corpus, settings)
     check_index(settings)
     try:
         load_calibration(settings.calibration)

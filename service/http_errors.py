@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
@@ -60,7 +61,11 @@ def on_unknown_document(request: Request, error: UnknownDocument) -> Response:
 
 def on_http_error(request: Request, error: HTTPException) -> Response:
     """Other HTTP errors keep their status and headers, with the same body shape."""
-    detail = STATUS_HINTS.get(error.status_code, error.detail)
+    detail = error.detail
+    if detail == "Invalid multipart/form-data":
+        detail = f"{detail}: send the document as multipart/form-data with a 'file' part (and optional title, force, date, …)"
+    elif detail == HTTPStatus(error.status_code).phrase:
+        detail = UPLOAD_TOO_LARGE if error.status_code == 413 and request.url.path == "/documents" else STATUS_HINTS.get(error.status_code, detail)
     if is_openai_path(request):
         if error.status_code == 404 and detail == "Not Found":
             detail = f"Unknown path {request.url.path}: this service offers GET /v1/models and POST /v1/chat/completions."
@@ -73,6 +78,7 @@ def on_http_error(request: Request, error: HTTPException) -> Response:
 
 
 OPENAI_CODES = {401: "invalid_api_key", 404: "not_found", 429: "rate_limit_exceeded"}
+UPLOAD_TOO_LARGE = "upload too large: this service accepts documents up to IQA_MAX_UPLOAD_BYTES bytes (20 MiB unless configured)"
 # Litestar's own texts for these ("Request Entity Too Large") do not say what to do.
 STATUS_HINTS = {
     413: "request body too large: this service accepts bodies up to IQA_MAX_BODY_BYTES bytes (1 MiB unless configured)",

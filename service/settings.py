@@ -44,6 +44,12 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Bearer token required on every endpoint but /health and the page shell; None means open.
     api_key: str | None = None
+    # The corpus the index was built from: set it to allow POST and DELETE /documents.
+    corpus: Path | None = None
+    # Largest document upload (the indexer's own per-file limit by default).
+    max_upload_bytes: int = 20 * 2**20
+    # How often to look for a newly published index version and load it (0: only on /admin/reload).
+    reload_poll_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -76,6 +82,9 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "batch_wait_ms": float,
     "cors_origins": lambda raw: tuple(origin.strip() for origin in raw.split(",") if origin.strip()),
     "api_key": str,
+    "corpus": Path,
+    "max_upload_bytes": int,
+    "reload_poll_seconds": float,
 }
 
 

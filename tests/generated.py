@@ -84,3 +84,24 @@ def write_docx(path: Path) -> Path:
     document.add_paragraph("The force expects to balance its budget by cutting the number of police staff posts.")
     document.save(str(path))
     return path
+
+
+TOPICS = ["custody", "firearms", "roads policing", "call handling", "neighbourhood teams", "fraud", "cybercrime",
+          "missing people", "domestic abuse", "stop and search", "use of force", "complaints", "training", "fleet"]
+MARINE_FINDING = "The marine unit patrols the estuary with two boats, but neither boat has been serviced since 2015."
+MARINE_PAGE = 37
+
+
+def write_long_pdf(path: Path, pages: int = 50) -> Path:
+    """A report of many pages, each with its own heading and findings; page 37 holds MARINE_FINDING."""
+    content = []
+    for number in range(1, pages + 1):
+        topic = TOPICS[number % len(TOPICS)]
+        lines = [
+            f"Inspectors reviewed {number * 7} case files on {topic} in the district numbered {number}.",
+            f"Supervisors in district {number} checked most {topic} decisions within a week.",
+        ]
+        if number == MARINE_PAGE:
+            lines = [MARINE_FINDING]
+        content.append((f"District {number}", lines))
+    return write_pdf(path, content, title="Exampleshire force-wide inspection")

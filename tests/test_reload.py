@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,8 @@ from eval.bench import start_server
 from indexer.build import build_index
 from indexer.embedding import Encoder
 from indexer.publish import published_version
+from service.app import create_app
+from service.settings import Settings
 from tests.conftest import CORPUS
 
 KEY = "reload-key"
@@ -38,7 +41,8 @@ def keep_asking(base: str, stop: threading.Event, failures: list[str], answered:
 def test_reload_switches_versions_under_load_without_a_failed_request(encoder: Encoder, tmp_path: Path) -> None:
     root = tmp_path / "index"
     build_index(CORPUS, root, encoder)
-    process, base = start_server(root, encoder.model_name, env={"IQA_API_KEY": KEY})
+    # Reloads here come from /admin/reload only, so each one can be checked.
+    process, base = start_server(root, encoder.model_name, env={"IQA_API_KEY": KEY, "IQA_RELOAD_POLL_SECONDS": "0"})
     stop, failures, answered = threading.Event(), [], []
     clients = [threading.Thread(target=keep_asking, args=(base, stop, failures, answered)) for _ in range(4)]
     try:
@@ -77,7 +81,7 @@ def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder:
 
     root = tmp_path / "index"
     build_index(CORPUS, root, encoder)
-    with TestClient(create_app(Settings(index=root, api_key=KEY))) as app:
+    with TestClient(create_app(Settings(index=root, api_key=KEY, reload_poll_seconds=0))) as app:
         served = app.get("/ready", headers=AUTH).json()["version"]
         corpus = tmp_path / "corpus"
         shutil.copytree(CORPUS, corpus)
@@ -89,3 +93,20 @@ def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder:
         assert app.get("/ready", headers=AUTH).json()["version"] == served
         assert app.post("/ask", json={"question": "vetting"}, headers=AUTH).status_code == 200
         assert app.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_a_version_published_by_another_process_is_picked_up_without_asking(encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    with TestClient(create_app(Settings(index=root, reload_poll_seconds=0.2))) as app:
+        served = app.get("/ready").json()["version"]
+        corpus = tmp_path / "corpus"
+        shutil.copytree(CORPUS, corpus)
+        question, sentence = NEW_REPORTS[1]
+        (corpus / "horses.txt").write_text(sentence + "\n", encoding="utf-8")
+        published = build_index(corpus, root, encoder).version
+        deadline = time.monotonic() + 20
+        while app.get("/ready").json()["version"] == served and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert app.get("/ready").json()["version"] == published
+        assert sentence in app.post("/ask", json={"question": question}).json()["answer"]
