@@ -118,8 +118,10 @@ def probe(path: Path, params: dict[str, int], backend: str) -> dict[str, float]:
 
 
 def candidates() -> list[tuple[str, dict[str, int]]]:
-    """Exact search and the HNSW configuration the build switches to past FLAT_MAX_VECTORS."""
-    return [choose_index(0), choose_index(FLAT_MAX_VECTORS + 1)]
+    """Exact search, HNSW over float vectors, and the HNSW configuration the build switches to past
+    FLAT_MAX_VECTORS (fp16 storage)."""
+    chosen, params = choose_index(FLAT_MAX_VECTORS + 1)
+    return [choose_index(0), (chosen.rsplit(",", 1)[0] + ",Flat", params), (chosen, params)]
 
 
 def report(rows: list[ScaleRow], description: str) -> str:

@@ -53,37 +53,46 @@ def cpu_threads() -> int:
 
 def load_sentence_transformer(location: Path | str, backend: str, threads: int) -> Any:
     """The SentenceTransformer for a backend, with its thread pools sized to `threads`."""
-    from sentence_transformers import SentenceTransformer
-
     if backend == "torch":
         import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a bar per model load is noise in logs
 
         torch.set_num_threads(threads)
         return SentenceTransformer(str(location), device="cpu")
     if backend == "onnx-int8":
+        return load_int8_model(location, threads)
+    raise ValueError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def load_int8_model(location: Path | str, threads: int) -> Any:
+    """The int8 export run directly on ONNX Runtime, or through sentence-transformers for pipelines
+    the direct runner does not reproduce."""
+    from indexer.onnx_encoder import OnnxSentenceEncoder, UnsupportedModel
+    from indexer.quantize import INT8_FILE, int8_model_dir
+
+    if not Path(location).is_dir():
+        raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
+    model_dir = int8_model_dir(Path(location))
+    try:
+        return OnnxSentenceEncoder(model_dir, INT8_FILE, threads)
+    except UnsupportedModel:
         import onnxruntime
+        from sentence_transformers import SentenceTransformer
 
-        from indexer.quantize import INT8_FILE, int8_model_dir
-
-        if not Path(location).is_dir():
-            raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        # Idle pool threads must sleep, not spin: the HTTP event loop shares these cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         kwargs = {"file_name": INT8_FILE, "provider": "CPUExecutionProvider", "session_options": options}
-        return SentenceTransformer(str(int8_model_dir(Path(location))), backend="onnx", device="cpu", model_kwargs=kwargs)
-    raise ValueError(f"unknown encoder backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        return SentenceTransformer(str(model_dir), backend="onnx", device="cpu", model_kwargs=kwargs)
 
 
 class Encoder:
     """Wraps a SentenceTransformer so that every caller gets normalised vectors."""
 
     def __init__(self, model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> None:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # a bar per model load is noise in logs
-
         self.model_name = canonical_model_name(model)
         self.backend = backend
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import mmap
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,10 +59,17 @@ class LexicalIndex:
         (directory / "size.json").write_text(json.dumps({"size": self.size}))
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        """Open a saved index, memory-mapped."""
+    def load(cls, directory: Path, random_access: bool = False) -> LexicalIndex:
+        """Open a saved index, memory-mapped; random_access turns off read-ahead, for indexes only
+        probed at chosen ids, whose faults would otherwise pull whole neighbourhoods into memory."""
         size = json.loads((directory / "size.json").read_text())["size"]
-        return cls(bm25s.BM25.load(str(directory), mmap=True), size)
+        bm25 = bm25s.BM25.load(str(directory), mmap=True)
+        if random_access:
+            for array in bm25.scores.values():
+                mapping = getattr(array, "_mmap", None)
+                if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
+                    mapping.madvise(mmap.MADV_RANDOM)
+        return cls(bm25, size)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for the query."""

@@ -19,7 +19,7 @@ from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
 from indexer.types import Chunk, Document, Sentence
-from indexer.vectors import build_vector_index, open_vector_index, search_parameters
+from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_parameters
 
 FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
@@ -141,8 +141,17 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     return manifest
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the published version under an index root (or of a version directory)."""
+# The manifest without its per-document hashes (48 MB at half a million documents), which only builds need.
+ManifestHeader = msgspec.defstruct(
+    "ManifestHeader",
+    [(f.name, f.type) if f.required else (f.name, f.type, f.default_factory() if f.default is msgspec.NODEFAULT else f.default) for f in msgspec.structs.fields(Manifest) if f.name != "documents"],
+    frozen=True,
+)
+
+
+def read_manifest(index_dir: Path, documents: bool = True) -> Manifest:
+    """The manifest of the published version under an index root (or of a version directory);
+    with documents=False its per-document hashes are skipped (left empty), which is faster to read."""
     try:
         path = version_dir(index_dir) / MANIFEST
     except PublishError as error:
@@ -153,7 +162,11 @@ def read_manifest(index_dir: Path) -> Manifest:
             f"`python -m indexer build CORPUS_DIR --out {index_dir}`"
         )
     try:
-        manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
+        if documents:
+            manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
+        else:
+            header = msgspec.json.decode(path.read_bytes(), type=ManifestHeader)
+            manifest = Manifest(**msgspec.structs.asdict(header), documents={})
     except (OSError, msgspec.DecodeError) as error:
         raise IndexCorrupt(f"unreadable manifest {path}: {error}") from error
     if manifest.format_version != FORMAT_VERSION:
@@ -184,20 +197,25 @@ def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: 
 class Index:
     """A built index opened read-only."""
 
-    def __init__(self, index_dir: Path, verify: bool = True) -> None:
+    def __init__(self, index_dir: Path, verify: bool = True, manifest: Manifest | None = None) -> None:
         # Resolve the published version once: a later publish must not mix two versions' files.
         index_dir = version_dir(index_dir)
         self.path = index_dir
-        self.manifest = read_manifest(index_dir)
+        # Serving needs no per-document hashes (builds read them with read_manifest).
+        # A manifest read before resolving counts only if it is this version's (no publish in between).
+        fits = manifest is not None and manifest.version == index_dir.name
+        self.manifest = manifest if fits else read_manifest(index_dir, documents=False)
         if verify:
             verify_checksums(index_dir, self.manifest)
         try:
             self.vectors = open_vector_index(index_dir / CHUNK_VECTORS, self.manifest.faiss_params)
             self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
+            self.sentence_rows = RowReader(index_dir / SENTENCE_VECTORS)
             self.records = RecordStore(index_dir)
             self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)
-            self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL)
-            self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL)
+            # Only ever probed for chosen ids (scores_for), so read ahead nothing around a probe.
+            self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL, random_access=True)
+            self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL, random_access=True)
         except (OSError, RuntimeError, ValueError, IndexError, sqlite3.Error) as error:
             raise IndexCorrupt(f"index {index_dir} is incomplete or corrupt: {error}") from error
         self.documents = self.records.documents
@@ -283,7 +301,7 @@ def verify_version(directory: Path) -> None:
 
 def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None, backend: str | None = None) -> Index:
     """Open an index, checking it matches the configured model and encoder when given."""
-    manifest = read_manifest(index_dir)
+    manifest = read_manifest(index_dir, documents=False)
     if model is not None and dimension is not None:
         check_compatible(manifest, model, dimension, index_dir, backend)
-    return Index(index_dir)
+    return Index(index_dir, manifest=manifest)

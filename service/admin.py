@@ -98,7 +98,7 @@ async def change_corpus(state: State, action: str, *arguments: Any) -> Changed:
     async with state.build_lock:
         try:
             change = getattr(state.library, action)
-            changed = await anyio.to_thread.run_sync(change, state.retriever.index.manifest, *arguments)
+            changed = await anyio.to_thread.run_sync(change, state.retriever.index, *arguments)
         except UploadRejected as error:
             raise HTTPException(str(error), status_code=error.status) from error
         await swap_to_published(state)

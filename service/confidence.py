@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import msgspec
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from indexer.lexical import LexicalIndex, text_tokens
+from service.stopwords import ENGLISH_STOP_WORDS
 from service.types import Passage
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")

@@ -101,10 +101,10 @@ def top_ids(scores: np.ndarray, depth: int) -> np.ndarray:
 class SentenceSimilarity:
     """Cosine of one question to stored sentence vectors: all at once for small indexes, by id beyond."""
 
-    def __init__(self, vectors: np.ndarray, vector: np.ndarray, scan: bool, allowed: np.ndarray | None = None) -> None:
-        self.vectors = vectors
+    def __init__(self, index: Index, vector: np.ndarray, scan: bool, allowed: np.ndarray | None = None) -> None:
+        self.rows = index.sentence_rows
         self.vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self.all = np.asarray(vectors) @ self.vector if scan else None
+        self.all = np.asarray(index.sentence_vectors) @ self.vector if scan else None
         # Sentences outside the filters never propose a chunk.
         self.allowed = allowed
 
@@ -112,7 +112,7 @@ class SentenceSimilarity:
         """Similarities of the given sentence ids (a scalar array for one id)."""
         if self.all is not None:
             return self.all[ids]
-        return np.asarray(self.vectors[ids], dtype=np.float32) @ self.vector
+        return self.rows[np.atleast_1d(ids)].astype(np.float32) @ self.vector if np.ndim(ids) else (self.rows[[ids]] @ self.vector)[0]
 
     def nearest(self, depth: int) -> np.ndarray:
         """Ids of the depth most similar sentences, or none when the index is too large to scan."""
@@ -159,7 +159,7 @@ class Retriever:
         if lexical is not None and allowed is not None:
             lexical = np.where(allowed.chunk_mask, lexical, 0).astype(np.float32)
         return QueryScores(
-            SentenceSimilarity(self.index.sentence_vectors, vector, scan, None if allowed is None else allowed.sentence_mask), lexical, allowed
+            SentenceSimilarity(self.index, vector, scan, None if allowed is None else allowed.sentence_mask), lexical, allowed
         )
 
     def nearest_chunks(self, vector: np.ndarray, depth: int, allowed: Restriction | None) -> list[int]:

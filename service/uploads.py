@@ -19,7 +19,7 @@ from indexer.embedding import Encoder
 from indexer.extract import SUPPORTED_EXTENSIONS, Extracted, UnreadableDocument, detect_format
 from indexer.loading import SIDECAR_SUFFIX
 from indexer.metadata import FIELDS, MANIFEST_NAMES, date_range
-from indexer.store import Manifest
+from indexer.store import Index
 
 UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -103,12 +103,12 @@ class Library:
     encoder: Encoder
     max_bytes: int
 
-    def rebuild(self, manifest: Manifest) -> BuildReport:
+    def rebuild(self, served: Index) -> BuildReport:
         """An incremental build with the served index's chunking, published as a new version."""
-        settings = BuildSettings(manifest.chunk_tokens, manifest.overlap_tokens)
+        settings = BuildSettings(served.manifest.chunk_tokens, served.manifest.overlap_tokens)
         return build_index(self.corpus, self.index_root, self.encoder, settings, max_file_bytes=self.max_bytes)
 
-    def add(self, manifest: Manifest, filename: str, data: bytes, metadata: dict[str, Any], replace: bool = False) -> Changed:
+    def add(self, served: Index, filename: str, data: bytes, metadata: dict[str, Any], replace: bool = False) -> Changed:
         """Check an uploaded file, store it (and its metadata as a sidecar) in the corpus, rebuild."""
         name = safe_filename(filename)
         started = time.perf_counter()
@@ -121,7 +121,7 @@ class Library:
         files = {target: data}
         if given:
             files[target.with_name(target.stem + SIDECAR_SUFFIX)] = yaml.safe_dump(given, allow_unicode=True).encode("utf-8")
-        report = self.changed_files(files, manifest)
+        report = self.changed_files(files, served)
         if name not in report.changes.added + report.changes.changed + report.changes.unchanged:
             # The loader refused what the extractor accepted (rare); keep the corpus as it was served.
             for path in files:
@@ -131,18 +131,18 @@ class Library:
         pages = len(extracted.pages) or None
         return Changed(name, "added", report.version, report.documents, report.chunks, kind, pages, round(extract_seconds, 3), round(report.seconds, 3))
 
-    def remove(self, manifest: Manifest, doc_id: str) -> Changed:
+    def remove(self, served: Index, doc_id: str) -> Changed:
         """Delete an indexed document (and its sidecar) from the corpus, then rebuild without it."""
         path = self.corpus / doc_id
-        if doc_id not in manifest.documents or not path.resolve().is_relative_to(self.corpus.resolve()) or not path.is_file():
+        if doc_id not in served.documents or not path.resolve().is_relative_to(self.corpus.resolve()) or not path.is_file():
             raise UploadRejected(404, f"no document with id {doc_id!r} in the served index")
-        if len(manifest.documents) == 1:
+        if len(served.documents) == 1:
             raise UploadRejected(409, f"{doc_id} is the only document; an index needs at least one")
         sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
-        report = self.changed_files({path: None, sidecar: None}, manifest)
+        report = self.changed_files({path: None, sidecar: None}, served)
         return Changed(doc_id, "removed", report.version, report.documents, report.chunks, index_seconds=round(report.seconds, 3))
 
-    def changed_files(self, files: dict[Path, bytes | None], manifest: Manifest) -> BuildReport:
+    def changed_files(self, files: dict[Path, bytes | None], served: Index) -> BuildReport:
         """Write (bytes) or delete (None) corpus files and rebuild; on failure put every file back."""
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
         try:
@@ -151,7 +151,7 @@ class Library:
                     write_atomically(path, data)
                 elif path.is_file():
                     path.unlink()
-            return self.rebuild(manifest)
+            return self.rebuild(served)
         except BaseException:
             for path, data in before.items():
                 if data is None:

@@ -66,3 +66,11 @@ def test_eval_calibrate_writes_a_model_and_its_cross_validation(index_dir: Path,
     assert 0.0 <= written["cross_validation"]["abstention_recall"] <= 1.0
     assert "abstention_precision" in result.output
     assert load_calibration(out).threshold == 0.5
+
+
+def test_the_copied_stop_words_are_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as reference
+
+    from service.stopwords import ENGLISH_STOP_WORDS
+
+    assert ENGLISH_STOP_WORDS == reference

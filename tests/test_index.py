@@ -120,3 +120,10 @@ def test_records_are_read_by_id_from_the_store(index: Index) -> None:
     assert "missing.txt" not in index.documents and records.counts("missing.txt") == (0, 0)
     with pytest.raises(IndexError):
         index.chunks[len(index.chunks)]
+
+
+def test_sentence_rows_read_by_id_equal_the_stored_matrix(index: Index) -> None:
+    ids = [5, 3, 4, 4, 0, len(index.sentences) - 1]
+    assert np.array_equal(index.sentence_rows[ids], np.asarray(index.sentence_vectors)[ids])
+    with pytest.raises(IndexError):
+        index.sentence_rows[[len(index.sentences)]]
