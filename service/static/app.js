@@ -90,9 +90,16 @@ function metadataList(info) {
   return list;
 }
 
+// "p. 12" or "pp. 12–13", as service/chat.py page_label writes it.
+function pageLabel(pages) {
+  if (!pages || !pages.length) return "";
+  return pages.length === 1 ? `p. ${pages[0]}` : `pp. ${pages[0]}–${pages[pages.length - 1]}`;
+}
+
 async function renderSource(evidence, number, passages) {
-  const summary = element("summary", {}, `[${number}] ${evidence.title}`,
-    element("span", { class: "where" }, ` ${evidence.doc_id}, characters ${evidence.start}–${evidence.end}`));
+  const section = evidence.section && evidence.section.length ? `, ${evidence.section.join(" › ")}` : "";
+  const where = [evidence.doc_id, pageLabel(evidence.pages), `characters ${evidence.start}–${evidence.end}`].filter(Boolean).join(", ");
+  const summary = element("summary", {}, `[${number}] ${evidence.title}${section}`, element("span", { class: "where" }, ` ${where}`));
   const details = element("details", { id: `source-${number}` }, summary);
   const item = element("li", {}, details);
   $("source-list").append(item);
@@ -112,7 +119,7 @@ function showAnswer(answer) {
   $("sources").hidden = answer.abstained;
   $("source-list").replaceChildren();
   if (answer.abstained) {
-    $("no-answer-confidence").textContent = confidence;
+    $("no-answer-confidence").textContent = answer.notice || confidence;
     return;
   }
   renderAnswer(cited);
