@@ -12,7 +12,7 @@ import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
-from eval.perf_cli import bench, index_bench, scale, scale_service, soak
+from eval.perf_cli import bench, index_bench, scale, scale_service, soak, upload_bench
 from eval.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
@@ -250,5 +250,5 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
         click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))
 
 
-for command in (bench, index_bench, scale, scale_service, soak):
+for command in (bench, index_bench, scale, scale_service, soak, upload_bench):
     cli.add_command(command)

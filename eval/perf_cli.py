@@ -182,3 +182,18 @@ def scale_service(dataset: Path, source: Path, out_root: Path, chunks: int, nois
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder")
     for line in large.measure_service(out_root, model, backend, asked).lines():
         click.echo(line)
+
+
+@click.command("upload-bench")
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("corpus"), show_default=True, help="Corpus to serve (copied; its text fills the PDF).")
+@click.option("--pages", default=50, show_default=True, type=click.IntRange(37, 500), help="Pages of the generated PDF.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
+@backend_option
+def upload_bench(corpus: Path, pages: int, model: str, backend: str) -> None:
+    """Upload a generated PDF of real report prose to a running service and time it until answerable."""
+    from eval import bench as timing
+    from eval.upload_bench import time_upload
+
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder")
+    for line in time_upload(corpus, model, backend, pages).lines():
+        click.echo(line)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import logging
 import math
-import mmap
 from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+
+from indexer.records import advise_random
 
 # bm25s sets its own logger to DEBUG, which floods any application log.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -41,35 +43,36 @@ def text_tokens(text: str, stopwords: str | tuple[str, ...] = BM25_SETTINGS["sto
 class LexicalIndex:
     """BM25 over a list of texts, addressed by their position."""
 
-    def __init__(self, bm25: bm25s.BM25, size: int) -> None:
+    def __init__(self, bm25: bm25s.BM25, size: int, average_length: float | None = None) -> None:
         self.bm25 = bm25
         self.size = size
+        # Mean tokens per indexed text: lets a text be scored from its own tokens (scores_of_texts).
+        self.average_length = average_length
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
         """Index texts; position i in texts is id i."""
         bm25 = bm25s.BM25(method=BM25_SETTINGS["method"], k1=BM25_SETTINGS["k1"], b=BM25_SETTINGS["b"])
         # bm25s cannot index an empty vocabulary; a placeholder token keeps ids aligned.
-        bm25.index([tokens or ["\x00"] for tokens in tokenize(texts)], show_progress=False)
-        return cls(bm25, len(texts))
+        tokens = [text_tokens or ["\x00"] for text_tokens in tokenize(texts)]
+        bm25.index(tokens, show_progress=False)
+        return cls(bm25, len(texts), sum(map(len, tokens)) / len(tokens) if tokens else None)
 
     def save(self, directory: Path) -> None:
         """Write the index files into directory."""
         self.bm25.save(str(directory))
-        (directory / "size.json").write_text(json.dumps({"size": self.size}))
+        (directory / "size.json").write_text(json.dumps({"size": self.size, "average_length": self.average_length}))
 
     @classmethod
     def load(cls, directory: Path, random_access: bool = False) -> LexicalIndex:
         """Open a saved index, memory-mapped; random_access turns off read-ahead, for indexes only
         probed at chosen ids, whose faults would otherwise pull whole neighbourhoods into memory."""
-        size = json.loads((directory / "size.json").read_text())["size"]
+        sizes = json.loads((directory / "size.json").read_text())
         bm25 = bm25s.BM25.load(str(directory), mmap=True)
         if random_access:
             for array in bm25.scores.values():
-                mapping = getattr(array, "_mmap", None)
-                if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
-                    mapping.madvise(mmap.MADV_RANDOM)
-        return cls(bm25, size)
+                advise_random(array)
+        return cls(bm25, sizes["size"], sizes.get("average_length"))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed text for the query."""
@@ -93,6 +96,23 @@ class LexicalIndex:
             where = np.minimum(np.searchsorted(found, ids), max(len(found) - 1, 0))
             hit = found[where] == ids if len(found) else np.zeros(len(ids), dtype=bool)
             result[hit] += np.asarray(postings["data"][start:end])[where[hit]]
+        return result
+
+    def scores_of_texts(self, query: str, texts: list[str]) -> np.ndarray | None:
+        """BM25 of the query against indexed texts, computed from the texts' own tokens as bm25s
+        computed them at indexing (Lucene: idf × tf / (tf + k1 × (1 - b + b × length / average
+        length))), so no posting list is read; None for an index saved without its average length."""
+        if self.average_length is None:
+            return None
+        k1, b = BM25_SETTINGS["k1"], BM25_SETTINGS["b"]
+        terms = [term for term in text_tokens(query) if term in self.bm25.vocab_dict]
+        idf = {term: self.idf(term) for term in set(terms)}
+        result = np.zeros(len(texts), dtype=np.float32)
+        for position, text in enumerate(texts):
+            tokens = text_tokens(text)
+            counts = Counter(tokens)
+            norm = k1 * (1 - b + b * max(len(tokens), 1) / self.average_length)
+            result[position] = sum(idf[term] * counts[term] / (counts[term] + norm) for term in terms if term in counts)
         return result
 
     def idf(self, token: str) -> float:

@@ -8,6 +8,7 @@ records a question touches. Chunk and sentence texts are slices of their documen
 from __future__ import annotations
 
 import json
+import mmap
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,6 +59,15 @@ def document_row(position: int, document: Document, chunk_count: int, sentence_c
 def lowered(value: object) -> str | None:
     """A metadata value as filters compare it: trimmed, lower case."""
     return str(value).strip().lower() if value is not None else None
+
+
+def advise_random(array: np.ndarray) -> np.ndarray:
+    """Turn off read-ahead on a memory-mapped array read at scattered ids: each fault would otherwise
+    pull in (and keep resident) a neighbourhood the process never reads."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
+        mapping.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 def chunk_spans(chunks: list[Chunk], positions: dict[str, int]) -> np.ndarray:
@@ -113,10 +123,10 @@ class RecordStore:
         # immutable=1: a published version never changes, so SQLite may skip locking entirely.
         self._connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        self.chunk_spans = np.load(directory / CHUNK_SPANS, mmap_mode="r")
-        self.sentence_spans = np.load(directory / SENTENCE_SPANS, mmap_mode="r")
-        self.sentence_chunk_offsets = np.load(directory / SENTENCE_CHUNK_OFFSETS, mmap_mode="r")
-        self.sentence_chunk_ids = np.load(directory / SENTENCE_CHUNK_IDS, mmap_mode="r")
+        self.chunk_spans = advise_random(np.load(directory / CHUNK_SPANS, mmap_mode="r"))
+        self.sentence_spans = advise_random(np.load(directory / SENTENCE_SPANS, mmap_mode="r"))
+        self.sentence_chunk_offsets = advise_random(np.load(directory / SENTENCE_CHUNK_OFFSETS, mmap_mode="r"))
+        self.sentence_chunk_ids = advise_random(np.load(directory / SENTENCE_CHUNK_IDS, mmap_mode="r"))
         self.document_count = int(self.query("SELECT count(*) FROM documents")[0][0])
         self.text = lru_cache(maxsize=256)(self._text)
         self.doc_id = lru_cache(maxsize=4096)(self._doc_id)

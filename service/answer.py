@@ -40,7 +40,11 @@ def sentence_features(retriever: Retriever, text: str, sentence_ids: list[int], 
     if mode != "lexical":
         features["dense"] = dict(zip(sentence_ids, scores.sentence_dense[sentence_ids].tolist()))
     if mode != "dense":
-        features["lexical"] = dict(zip(sentence_ids, retriever.index.sentence_lexical.scores_for(text, np.array(sentence_ids)).tolist()))
+        lexical = retriever.index.sentence_lexical
+        # From the sentences' own tokens where the index allows: their posting lists stay unread.
+        found = lexical.scores_of_texts(text, [retriever.index.sentences[sid].text for sid in sentence_ids])
+        found = lexical.scores_for(text, np.array(sentence_ids)) if found is None else found
+        features["lexical"] = dict(zip(sentence_ids, found.tolist()))
     return features
 
 

@@ -112,7 +112,8 @@ class SentenceSimilarity:
         """Similarities of the given sentence ids (a scalar array for one id)."""
         if self.all is not None:
             return self.all[ids]
-        return self.rows[np.atleast_1d(ids)].astype(np.float32) @ self.vector if np.ndim(ids) else (self.rows[[ids]] @ self.vector)[0]
+        wanted = np.asarray(ids, dtype=np.int64)
+        return (self.rows[wanted.reshape(-1)].astype(np.float32) @ self.vector).reshape(wanted.shape)
 
     def nearest(self, depth: int) -> np.ndarray:
         """Ids of the depth most similar sentences, or none when the index is too large to scan."""

@@ -62,10 +62,14 @@ def test_bad_settings_raise_invalid_request() -> None:
 
 
 def test_bm25_scores_of_chosen_ids_equal_the_full_scoring(index: Index) -> None:
-    for lexical in (index.chunk_lexical, index.sentence_lexical):
-        for query in ("vetting national policy", "detectives detectives shortage", "zyxwv"):
+    for lexical, records in ((index.chunk_lexical, index.chunks), (index.sentence_lexical, index.sentences)):
+        for query in ("vetting national policy", "detectives detectives shortage", "the force's force", "zyxwv"):
             ids = np.array([0, 2, 5, lexical.size - 1, 2])
-            assert np.array_equal(lexical.scores_for(query, ids), lexical.scores(query)[ids])
+            full = lexical.scores(query)
+            assert np.array_equal(lexical.scores_for(query, ids), full[ids])
+            # Scored from the texts themselves, without reading postings: the same to float precision.
+            from_texts = lexical.scores_of_texts(query, [records[int(i)].text for i in ids])
+            assert np.allclose(from_texts, full[ids], rtol=1e-5, atol=1e-6), (query, from_texts, full[ids])
 
 
 def test_past_the_scan_limit_only_candidate_sentences_are_scored_and_the_answer_holds(retriever: Retriever) -> None:
