@@ -65,7 +65,10 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
         click.echo(f"    {skipped.path}: {skipped.reason}")
     click.echo(f"  model load: {model_seconds:.1f} s")
     click.echo(f"  indexing:   {report.seconds:.2f} s, {report.chunks / max(report.seconds, 1e-9):.0f} chunks/s overall")
-    click.echo(f"  embedding:  {report.embedding_seconds:.2f} s for {report.chunks + report.sentences} texts, {report.chunks_per_second:.0f} chunks/s")
+    if report.embedded_chunks:
+        click.echo(f"  embedding:  {report.embedding_seconds:.2f} s for {report.embedded_chunks} new chunks and their sentences, {report.chunks_per_second:.0f} chunks/s")
+    else:
+        click.echo("  embedding:  nothing new to embed")
 
 
 @cli.command("rollback")

@@ -11,6 +11,8 @@ import pytest
 from eval.bench import drive_http, process_tree, start_server
 from eval.wrk import drive_wrk, wrk_available
 from indexer.embedding import Encoder
+from indexer.store import Index, open_index
+from service.retrieval import Retriever
 
 QUESTIONS = ["What did the inspector say about vetting?", "Are there enough trained detectives?"]
 
@@ -43,3 +45,16 @@ def test_two_workers_serve_the_same_index(index_dir: Path, encoder: Encoder) -> 
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_scale_copies_are_a_servable_index_with_renamed_documents(index: Index, encoder: Encoder, tmp_path: Path) -> None:
+    from eval.scale_service import replicate_index
+
+    manifest = replicate_index(index, tmp_path / "big", 3 * len(index.chunks), 0.5, tmp_path / "work")
+    assert manifest.counts["chunks"] == 3 * len(index.chunks) and manifest.counts["documents"] == 3 * len(index.documents)
+    copies = open_index(tmp_path / "big", encoder.model_name, encoder.dimension)
+    for chunk_id in (0, len(copies.chunks) - 1):
+        chunk = copies.chunks[chunk_id]
+        assert chunk.doc_id.startswith("copy000") and copies.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+    first = Retriever(copies, encoder).search("What did the inspector say about vetting?", 3)
+    assert "vetting" in first[0].text
