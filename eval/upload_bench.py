@@ -39,9 +39,14 @@ def write_report_pdf(path: Path, source_text: str, pages: int, unique_page: int)
         for paragraph in chosen:
             pdf.multi_cell(0, 5, paragraph.encode("latin-1", "replace").decode("latin-1"), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(3)
+        # The footer sits in the bottom margin, where an automatic page break would fire.
+        pdf.set_auto_page_break(False)
         pdf.set_y(-15)
         pdf.set_font("Helvetica", size=8)
         pdf.cell(0, 5, f"Page {number}")
+        pdf.set_auto_page_break(True, margin=20)
+    if pdf.page_no() != pages:
+        raise ValueError(f"the text overflowed: {pdf.page_no()} pages instead of {pages}")
     pdf.output(str(path))
 
 

@@ -67,7 +67,8 @@ def advise_random(array: np.ndarray) -> np.ndarray:
     mapping = getattr(array, "_mmap", None)
     if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
         mapping.madvise(mmap.MADV_RANDOM)
-    return array
+    # A plain ndarray view of the same mapping: np.memmap runs Python code on every indexing.
+    return np.asarray(array)
 
 
 def chunk_spans(chunks: list[Chunk], positions: dict[str, int]) -> np.ndarray:

@@ -209,7 +209,8 @@ class Index:
             verify_checksums(index_dir, self.manifest)
         try:
             self.vectors = open_vector_index(index_dir / CHUNK_VECTORS, self.manifest.faiss_params)
-            self.sentence_vectors = np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r")
+            # A plain ndarray view of the mapping: np.memmap runs Python code on every indexing.
+            self.sentence_vectors = np.asarray(np.load(index_dir / SENTENCE_VECTORS, mmap_mode="r"))
             self.sentence_rows = RowReader(index_dir / SENTENCE_VECTORS)
             self.records = RecordStore(index_dir)
             self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)

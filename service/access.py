@@ -17,7 +17,9 @@ from service.settings import Settings
 def api_key_guard(api_key: str | None) -> Guard:
     """A guard requiring `Authorization: Bearer <api_key>` on every handler not marked public."""
 
-    def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    # A coroutine: Litestar would run a plain function guard in a worker thread, a thread hop on
+    # every request (measured: 230 instead of 255 answers/s at concurrency 32).
+    async def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         if api_key is None or handler.opt.get("public"):
             return
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
@@ -39,7 +41,7 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         return None
     return CORSConfig(
         allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
 
