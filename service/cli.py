@@ -28,7 +28,7 @@ from service.settings import Settings, settings_env
 @click.option("--max-batch", type=click.IntRange(1, 1024), help="Most questions encoded in one call. [env IQA_MAX_BATCH; default 32]")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 100), help="How long a lone question waits for others to batch with. [env IQA_BATCH_WAIT_MS; default 0]")
 @click.option("--answer-threads", type=click.IntRange(1, 256), help="Questions answered at once per worker. [env IQA_ANSWER_THREADS; default 2]")
-@click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: half the cores / workers, at least 1]")
+@click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers for torch, half that for onnx-int8]")
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body accepted; 413 beyond. [env IQA_MAX_BODY_BYTES; default 1 MiB]")
 @click.option("--rate-limit-per-minute", type=click.IntRange(0), help="Requests per minute per client address, 0 for none; 429 beyond. [env IQA_RATE_LIMIT_PER_MINUTE; default 0]")
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="The index's corpus directory: enables POST and DELETE /documents, which change it and rebuild. [env IQA_CORPUS; default: off]")
