@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import msgspec
 import numpy as np
@@ -23,6 +23,7 @@ from indexer.metadata import date_range
 from indexer.structure import page_numbers, section_path
 from indexer.types import Chunk, Document, Heading, Sentence
 
+Record = TypeVar("Record", Chunk, Sentence)
 DOCUMENTS = "documents.sqlite"
 CHUNK_SPANS = "chunk_spans.npy"
 SENTENCE_SPANS = "sentence_spans.npy"
@@ -135,8 +136,8 @@ class RecordStore:
         self.layout = lru_cache(maxsize=1024)(self._layout)
         self.position = lru_cache(maxsize=4096)(self._position)
         self.documents = DocumentTable(self)
-        self.chunks = ChunkTable(self)
-        self.sentences = SentenceTable(self)
+        self.chunks = ChunkTable(self, self.chunk_spans)
+        self.sentences = SentenceTable(self, self.sentence_spans)
 
     def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read-only statement; one connection shared under a lock (reads take microseconds)."""
@@ -254,43 +255,43 @@ class DocumentTable(Mapping[str, Document]):
         return isinstance(doc_id, str) and self.store.position(doc_id) is not None
 
 
-class ChunkTable(Sequence[Chunk]):
-    """Chunks by id, built from their spans and their document's text."""
+class SpanTable(Sequence[Record]):
+    """Records by id, built on demand from a row of span columns and their document's text."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, spans: np.ndarray) -> None:
         self.store = store
+        self.spans = spans
+
+    def record(self, record_id: int, row: tuple[int, ...]) -> Record:
+        """The record for one row of spans."""
+        raise NotImplementedError
 
     @overload
-    def __getitem__(self, chunk_id: int) -> Chunk: ...
+    def __getitem__(self, record_id: int) -> Record: ...
     @overload
-    def __getitem__(self, chunk_id: slice) -> list[Chunk]: ...
-    def __getitem__(self, chunk_id: int | slice) -> Chunk | list[Chunk]:
-        if isinstance(chunk_id, slice):
-            return [self[i] for i in range(*chunk_id.indices(len(self)))]
-        position, start, end, tokens, first, count = (int(v) for v in self.store.chunk_spans[chunk_id])
-        text = self.store.text(position)[start:end]
-        return Chunk(int(chunk_id) % len(self), self.store.doc_id(position), start, end, text, tokens, tuple(range(first, first + count)))
+    def __getitem__(self, record_id: slice) -> list[Record]: ...
+    def __getitem__(self, record_id: int | slice) -> Record | list[Record]:
+        if isinstance(record_id, slice):
+            return [self[i] for i in range(*record_id.indices(len(self)))]
+        row = tuple(int(value) for value in self.spans[record_id])  # IndexError past the end
+        return self.record(int(record_id) % len(self), row)
 
     def __len__(self) -> int:
-        return len(self.store.chunk_spans)
+        return len(self.spans)
 
 
-class SentenceTable(Sequence[Sentence]):
-    """Sentences by id, built from their spans and their document's text."""
+class ChunkTable(SpanTable[Chunk]):
+    """Chunks by id: CHUNK_COLUMNS spans, text sliced from the document."""
 
-    def __init__(self, store: RecordStore) -> None:
-        self.store = store
-
-    @overload
-    def __getitem__(self, sentence_id: int) -> Sentence: ...
-    @overload
-    def __getitem__(self, sentence_id: slice) -> list[Sentence]: ...
-    def __getitem__(self, sentence_id: int | slice) -> Sentence | list[Sentence]:
-        if isinstance(sentence_id, slice):
-            return [self[i] for i in range(*sentence_id.indices(len(self)))]
-        position, start, end = (int(v) for v in self.store.sentence_spans[sentence_id])
+    def record(self, record_id: int, row: tuple[int, ...]) -> Chunk:
+        position, start, end, tokens, first, count = row
         text = self.store.text(position)[start:end]
-        return Sentence(int(sentence_id) % len(self), self.store.doc_id(position), start, end, text)
+        return Chunk(record_id, self.store.doc_id(position), start, end, text, tokens, tuple(range(first, first + count)))
 
-    def __len__(self) -> int:
-        return len(self.store.sentence_spans)
+
+class SentenceTable(SpanTable[Sentence]):
+    """Sentences by id: SENTENCE_COLUMNS spans, text sliced from the document."""
+
+    def record(self, record_id: int, row: tuple[int, ...]) -> Sentence:
+        position, start, end = row
+        return Sentence(record_id, self.store.doc_id(position), start, end, self.store.text(position)[start:end])
