@@ -141,11 +141,16 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     return manifest
 
 
+def header_field(field: msgspec.structs.FieldInfo) -> tuple[Any, ...]:
+    """A Manifest field as a defstruct field spec, with its default."""
+    if field.required:
+        return (field.name, field.type)
+    return (field.name, field.type, field.default_factory() if field.default is msgspec.NODEFAULT else field.default)
+
+
 # The manifest without its per-document hashes (48 MB at half a million documents), which only builds need.
 ManifestHeader = msgspec.defstruct(
-    "ManifestHeader",
-    [(f.name, f.type) if f.required else (f.name, f.type, f.default_factory() if f.default is msgspec.NODEFAULT else f.default) for f in msgspec.structs.fields(Manifest) if f.name != "documents"],
-    frozen=True,
+    "ManifestHeader", [header_field(f) for f in msgspec.structs.fields(Manifest) if f.name != "documents"], frozen=True
 )
 
 
@@ -214,7 +219,7 @@ class Index:
             self.sentence_rows = RowReader(index_dir / SENTENCE_VECTORS)
             self.records = RecordStore(index_dir)
             self.chunk_lexical = LexicalIndex.load(index_dir / CHUNK_LEXICAL)
-            # Only ever probed for chosen ids (scores_for), so read ahead nothing around a probe.
+            # Only probed at chosen ids (scores_for) or not read at all, so read ahead nothing.
             self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL, random_access=True)
             self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL, random_access=True)
         except (OSError, RuntimeError, ValueError, IndexError, sqlite3.Error) as error:
