@@ -7,6 +7,7 @@ import os
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from indexer.embedding import Encoder
 from indexer.extract import SUPPORTED_EXTENSIONS, Extracted, UnreadableDocument, detect_format
 from indexer.loading import SIDECAR_SUFFIX
 from indexer.metadata import FIELDS, MANIFEST_NAMES, date_range
+from indexer.publish import rollback
 from indexer.store import Index
 
 UNSAFE = re.compile(r"[^\w.\-]+")
@@ -94,6 +96,14 @@ def write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+def indexed(report: BuildReport, name: str) -> None:
+    """UploadRejected(422) when the build left the uploaded file out (the loader refused what the
+    extractor accepted: rare, but then the corpus must go back to what is served)."""
+    if name not in report.changes.added + report.changes.changed + report.changes.unchanged:
+        reason = next((s.reason for s in report.skipped if s.path == name), "the build left it out")
+        raise UploadRejected(422, f"{name} was not indexed: {reason}")
+
+
 @dataclass(frozen=True)
 class Library:
     """The corpus directory and index root the service may change, and the encoder that built it."""
@@ -121,13 +131,7 @@ class Library:
         files = {target: data}
         if given:
             files[target.with_name(target.stem + SIDECAR_SUFFIX)] = yaml.safe_dump(given, allow_unicode=True).encode("utf-8")
-        report = self.changed_files(files, served)
-        if name not in report.changes.added + report.changes.changed + report.changes.unchanged:
-            # The loader refused what the extractor accepted (rare); keep the corpus as it was served.
-            for path in files:
-                path.unlink(missing_ok=True)
-            reason = next((s.reason for s in report.skipped if s.path == name), "the build left it out")
-            raise UploadRejected(422, f"{name} was not indexed: {reason}")
+        report = self.changed_files(files, served, lambda built: indexed(built, name))
         pages = len(extracted.pages) or None
         return Changed(name, "added", report.version, report.documents, report.chunks, kind, pages, round(extract_seconds, 3), round(report.seconds, 3))
 
@@ -142,20 +146,28 @@ class Library:
         report = self.changed_files({path: None, sidecar: None}, served)
         return Changed(doc_id, "removed", report.version, report.documents, report.chunks, index_seconds=round(report.seconds, 3))
 
-    def changed_files(self, files: dict[Path, bytes | None], served: Index) -> BuildReport:
-        """Write (bytes) or delete (None) corpus files and rebuild; on failure put every file back."""
+    def changed_files(self, files: dict[Path, bytes | None], served: Index, check: Callable[[BuildReport], None] | None = None) -> BuildReport:
+        """Write (bytes) or delete (None) corpus files, rebuild and check the build; if anything fails,
+        put every file back as it was."""
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
+        report = None
         try:
             for path, data in files.items():
                 if data is not None:
                     write_atomically(path, data)
                 elif path.is_file():
                     path.unlink()
-            return self.rebuild(served)
+            report = self.rebuild(served)
+            if check is not None:
+                check(report)
+            return report
         except BaseException:
             for path, data in before.items():
                 if data is None:
                     path.unlink(missing_ok=True)
                 else:
                     write_atomically(path, data)
+            if report is not None:
+                # The refused build was published: publish the served version again.
+                rollback(self.index_root, served.manifest.version)
             raise

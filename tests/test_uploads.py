@@ -112,3 +112,13 @@ def test_without_a_corpus_document_changes_are_off(index_dir: Path) -> None:
     with TestClient(create_app(Settings(index=index_dir, reload_poll_seconds=0))) as plain:
         response = plain.post("/documents", files={"file": ("a.txt", b"A report.", "text/plain")})
         assert response.status_code == 404 and "--corpus" in response.text
+
+
+def test_a_file_the_build_leaves_out_is_refused_and_the_served_version_published_again(client: TestClient, library: Path) -> None:
+    from indexer.publish import published_version
+
+    served = client.get("/ready", headers=AUTH).json()["version"]
+    response = upload(client, "front-matter-only.md", b"---\ntitle: Nothing else\n---\n")
+    assert response.status_code == 422 and "no text after the front matter" in response.text
+    assert not (library / "corpus" / "front-matter-only.md").exists()
+    assert published_version(library / "index") == served == client.get("/ready", headers=AUTH).json()["version"]
