@@ -224,10 +224,6 @@ class RecordStore:
         """Ids of the chunks that hold a sentence."""
         return self.sentence_chunk_ids[self.sentence_chunk_offsets[sentence_id] : self.sentence_chunk_offsets[sentence_id + 1]]
 
-    def close(self) -> None:
-        """Release the database connection."""
-        self._connection.close()
-
 
 class DocumentTable(Mapping[str, Document]):
     """Documents by id, read from SQLite on demand; iterates ids in sorted order."""

@@ -9,6 +9,7 @@ import msgspec
 import numpy as np
 
 from indexer.metadata import date_range
+from indexer.records import lowered as stored_value
 from indexer.store import Index
 from service.errors import InvalidRequest
 
@@ -62,9 +63,9 @@ def last_day(value: str | None, field: str) -> str | None:
     return covered[1] if covered else None
 
 
-def lowered(values: list[str] | None) -> list[str] | None:
-    """Values as stored for matching: trimmed, lower case."""
-    return None if values is None else [value.strip().lower() for value in values]
+def lowered(values: list[str] | None) -> list[str | None] | None:
+    """Values as the documents table stores them for matching (trimmed, lower case)."""
+    return None if values is None else [stored_value(value) for value in values]
 
 
 @dataclass(frozen=True)
