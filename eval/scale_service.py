@@ -18,9 +18,8 @@ import msgspec
 import numpy as np
 
 from eval.bench import percentile, server_memory, server_rss_kib, start_server
-from eval.scale import synthetic_vectors
-from indexer.lexical import LexicalIndex
-from indexer.store import Index, IndexContents, Manifest, write_index
+from indexer.build import index_contents
+from indexer.store import Index, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence
 from indexer.vectors import choose_index
 
@@ -67,12 +66,8 @@ def replicate_index(source: Index, out_root: Path, chunk_target: int, noise: flo
     chunk_vectors = copied_vectors(source.chunk_vectors(list(range(len(source.chunks)))), copies, noise, work / "chunk-vectors.npy")
     sentence_vectors = copied_vectors(np.asarray(source.sentence_vectors, dtype=np.float32), copies, noise, work / "sentence-vectors.npy")
     started = time.perf_counter()
-    contents = IndexContents(
-        documents, sentences, chunks, chunk_vectors, sentence_vectors,
-        LexicalIndex.build([c.text for c in chunks]),
-        LexicalIndex.build([s.text for s in sentences]),
-        LexicalIndex.build([d.text[d.body_start :] for d in documents]),
-    )
+    # The build's own assembly: records, vectors and the three BM25 indexes.
+    contents = index_contents(documents, sentences, chunks, sentence_vectors, chunk_vectors)
     factory, params = choose_index(len(chunks))
     manifest = msgspec.structs.replace(
         source.manifest,

@@ -3,7 +3,6 @@ h1-h6 as structure, metadata from meta tags."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import lxml.html
@@ -11,9 +10,9 @@ import trafilatura
 from lxml.etree import ParserError
 
 from indexer.extract import Extracted, UnreadableDocument
+from indexer.extract.text import MARKDOWN_HEADING
 from indexer.types import Heading
 
-MARKDOWN_HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t#]*")
 # Meta tag names (lower case) that carry a field we know, beside tags named after the field itself.
 META_FIELDS = {
     "dc.title": "title", "og:title": "title",
