@@ -252,3 +252,28 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
 
 for command in (bench, index_bench, scale, scale_service, soak, upload_bench):
     cli.add_command(command)
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory built by `python -m indexer build`.")
+@click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set.")
+@click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
+@backend_option
+@click.option("--tag", help="Only questions with this tag; without it, the untagged (main) questions.")
+@click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
+def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str | None, answer_k: int) -> None:
+    """The best hit@3 and answer accuracy@1 any fusion weighting reaches, fit on the set itself (an upper bound)."""
+    from eval import ceiling as bound
+
+    try:
+        questions = [q for q in load_eval_set(set_path) if q.answerable and ((tag in q.tags) if tag else not q.tags)]
+        retriever = Retriever.open(index_dir, model, backend)
+    except (EvalSetError, IndexStoreError, ModelNotFound) as error:
+        raise click.ClickException(str(error)) from error
+    if not questions:
+        raise click.ClickException(f"no answerable questions {'tagged ' + repr(tag) if tag else 'without tags'} in {set_path}")
+    settings = RetrievalSettings()
+    result = bound.ceiling([bound.question_candidates(retriever, q, settings) for q in questions], k=answer_k)
+    click.echo(f"{result.questions} answerable questions; fit on them, so an upper bound, not a result")
+    click.echo(f"  best hit@3                {result.hit_at_3:.3f}  chunk weights {result.hit_weights}")
+    click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
