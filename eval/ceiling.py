@@ -12,6 +12,7 @@ import numpy as np
 
 from eval.dataset import EvalQuestion, gold_spans, matched_answers
 from eval.tune import FEATURES, normalise, weight_grid
+from service.fusion import convex_fusion, ranked
 from service.retrieval import RetrievalSettings, Retriever
 
 
@@ -69,12 +70,15 @@ def chunk_order(candidates: QuestionCandidates, weights: np.ndarray) -> np.ndarr
 
 
 def first_sentence_correct(candidates: QuestionCandidates, order: np.ndarray, k: int, dense_share: float) -> bool:
-    """Whether the best quotable sentence of the top k chunks matches, sentences fused as the service fuses them."""
-    positions = np.array(list(dict.fromkeys(s for c in order[:k] for s in candidates.chunk_sentences[c])))
-    fused = dense_share * normalise(candidates.sentence_dense[positions]) + (1 - dense_share) * normalise(candidates.sentence_lexical[positions])
-    ranked = positions[np.lexsort((positions, -fused))]
-    quotable = ranked[candidates.sentence_quotable[ranked]]
-    return bool(len(quotable)) and bool(candidates.sentence_gold[quotable[0]])
+    """Whether the best quotable sentence of the top k chunks matches, sentences fused by the service's own fusion."""
+    positions = list(dict.fromkeys(s for c in order[:k] for s in candidates.chunk_sentences[c]))
+    features = {
+        "dense": dict(zip(positions, candidates.sentence_dense[positions].tolist())),
+        "lexical": dict(zip(positions, candidates.sentence_lexical[positions].tolist())),
+    }
+    fused = convex_fusion(features, {"dense": dense_share, "lexical": 1 - dense_share})
+    quotable = [position for position, _ in ranked(fused, len(fused)) if candidates.sentence_quotable[position]]
+    return bool(quotable) and bool(candidates.sentence_gold[quotable[0]])
 
 
 def ceiling(questions: list[QuestionCandidates], step: float = 0.1, k: int = 5) -> Ceiling:

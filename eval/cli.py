@@ -250,10 +250,6 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
         click.echo(f"  nDCG@10 {ndcg:.4f}  Recall@100 {recall:.4f}  " + " ".join(f"{k}={v:g}" for k, v in weights.items()))
 
 
-for command in (bench, index_bench, scale, scale_service, soak, upload_bench):
-    cli.add_command(command)
-
-
 @cli.command()
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="IQA_INDEX", help="Index directory built by `python -m indexer build`.")
 @click.option("--set", "set_path", default=DEFAULT_SET, show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSONL eval set.")
@@ -277,3 +273,7 @@ def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str 
     click.echo(f"{result.questions} answerable questions; fit on them, so an upper bound, not a result")
     click.echo(f"  best hit@3                {result.hit_at_3:.3f}  chunk weights {result.hit_weights}")
     click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
+
+
+for command in (bench, index_bench, scale, scale_service, soak, upload_bench):
+    cli.add_command(command)
