@@ -26,7 +26,7 @@ class QuestionCandidates:
     sentence_dense: np.ndarray
     sentence_lexical: np.ndarray
     sentence_gold: np.ndarray
-    sentence_quotable: np.ndarray  # headings are never quoted
+    sentence_quotable: np.ndarray  # headings, titles and bylines are never quoted
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def question_candidates(retriever: Retriever, question: EvalQuestion, settings: 
         sentence_dense=np.asarray(scores.sentence_dense[sentence_ids], dtype=np.float64),
         sentence_lexical=np.asarray(index.sentence_lexical.scores_for(text, np.array(sentence_ids)), dtype=np.float64),
         sentence_gold=np.array([bool(matched_answers(s.doc_id, s.start, s.end, gold)) for s in sentences]),
-        sentence_quotable=np.array([not index.records.is_heading(s.doc_id, s.start, s.end) for s in sentences]),
+        sentence_quotable=np.array([not index.records.is_unquotable(s.doc_id, s.start, s.end) for s in sentences]),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from indexer.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
+from indexer.furniture import document_furniture
 from indexer.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
 from indexer.types import Document, Skipped
 
@@ -66,16 +67,18 @@ def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES,
     if not extracted.text[extracted.body_start :].strip():
         raise UnreadableDocument("no text after the front matter")
     metadata = merge(extracted.properties, listed or {}, read_sidecar(path), extracted.front_matter)
+    title = str(metadata.get("title") or extracted.title or path.stem)
     return Document(
         doc_id=path.relative_to(corpus_dir).as_posix(),
         text=extracted.text,
-        title=str(metadata.get("title") or extracted.title or path.stem),
+        title=title,
         sha256=hashlib.sha256(data).hexdigest(),
         body_start=extracted.body_start,
         metadata=metadata,
         pages=extracted.pages,
         headings=extracted.headings,
         format=found.name,
+        furniture=document_furniture(extracted.text, extracted.body_start, title, extracted.furniture),
     )
 
 

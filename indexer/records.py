@@ -20,7 +20,7 @@ import msgspec
 import numpy as np
 
 from indexer.metadata import date_range
-from indexer.structure import page_numbers, section_path
+from indexer.structure import heading_span, page_numbers, section_path
 from indexer.types import Chunk, Document, Heading, Sentence
 
 Record = TypeVar("Record", Chunk, Sentence)
@@ -39,10 +39,13 @@ CREATE TABLE documents (
     chunk_count INTEGER NOT NULL, sentence_count INTEGER NOT NULL,
     format TEXT NOT NULL, pages TEXT NOT NULL, headings TEXT NOT NULL,
     -- What filters compare: lower-cased force and report type, the days the document's date covers.
-    force TEXT, report_type TEXT, date_start TEXT, date_end TEXT
+    force TEXT, report_type TEXT, date_start TEXT, date_end TEXT,
+    furniture TEXT NOT NULL DEFAULT '[]'
 )
 """
+# furniture (spans never quoted: titles, bylines) came after format 4 shipped; older tables lack it.
 DOCUMENT_FIELDS = "doc_id, text, title, sha256, body_start, metadata, pages, headings, format"
+Spans = tuple[tuple[int, int], ...]
 
 
 def document_row(position: int, document: Document, chunk_count: int, sentence_count: int) -> tuple[Any, ...]:
@@ -54,6 +57,7 @@ def document_row(position: int, document: Document, chunk_count: int, sentence_c
         msgspec.json.encode(metadata).decode(), document.text, chunk_count, sentence_count,
         document.format, msgspec.json.encode(document.pages).decode(), msgspec.json.encode(document.headings).decode(),
         lowered(metadata.get("force")), lowered(metadata.get("report_type")), *(dates or (None, None)),
+        msgspec.json.encode(document.furniture).decode(),
     )
 
 
@@ -102,7 +106,7 @@ def write_records(directory: Path, documents: list[Document], chunks: list[Chunk
     try:
         connection.execute(SCHEMA)
         connection.executemany(
-            f"INSERT INTO documents VALUES ({', '.join('?' * 16)})",
+            f"INSERT INTO documents VALUES ({', '.join('?' * 17)})",
             (document_row(p, d, int(chunk_counts[p]), int(sentence_counts[p])) for p, d in enumerate(documents)),
         )
         connection.commit()
@@ -130,10 +134,14 @@ class RecordStore:
         self.sentence_chunk_offsets = advise_random(np.load(directory / SENTENCE_CHUNK_OFFSETS, mmap_mode="r"))
         self.sentence_chunk_ids = advise_random(np.load(directory / SENTENCE_CHUNK_IDS, mmap_mode="r"))
         self.document_count = int(self.query("SELECT count(*) FROM documents")[0][0])
+        # An index written before furniture was recorded reads as having none (titles are still matched).
+        self.has_furniture = any(row[1] == "furniture" for row in self.query("PRAGMA table_info(documents)"))
         self.text = lru_cache(maxsize=256)(self._text)
         self.doc_id = lru_cache(maxsize=4096)(self._doc_id)
         self.title = lru_cache(maxsize=4096)(self._title)
         self.layout = lru_cache(maxsize=1024)(self._layout)
+        self.furniture = lru_cache(maxsize=1024)(self._furniture)
+        self.body_start = lru_cache(maxsize=4096)(self._body_start)
         self.position = lru_cache(maxsize=4096)(self._position)
         self.documents = DocumentTable(self)
         self.chunks = ChunkTable(self, self.chunk_spans)
@@ -161,6 +169,17 @@ class RecordStore:
         pages, headings = self.query("SELECT pages, headings FROM documents WHERE position = ?", (position,))[0]
         return msgspec.json.decode(pages, type=tuple[int, ...]), msgspec.json.decode(headings, type=tuple[Heading, ...])
 
+    def _body_start(self, position: int) -> int:
+        """Where the document at position starts after any front matter."""
+        return int(self.query("SELECT body_start FROM documents WHERE position = ?", (position,))[0][0])
+
+    def _furniture(self, position: int) -> Spans:
+        """The never-quoted spans of the document at position (none in an index that predates them)."""
+        if not self.has_furniture:
+            return ()
+        found = self.query("SELECT furniture FROM documents WHERE position = ?", (position,))[0][0]
+        return msgspec.json.decode(found, type=Spans)
+
     def context(self, doc_id: str, start: int, end: int) -> tuple[list[int], list[str]]:
         """The page numbers a span covers and the heading path it sits under."""
         position = self.position(doc_id)
@@ -175,6 +194,20 @@ class RecordStore:
         if position is None:
             return False
         return any(h.start == start and h.start + len(h.text) == end for h in self.layout(position)[1])
+
+    def is_unquotable(self, doc_id: str, start: int, end: int) -> bool:
+        """Whether [start, end) of a document lies within a heading or furniture span (a title, byline or
+        repeated title line), or reads as the document's title: it names a topic and answers nothing."""
+        position = self.position(doc_id)
+        if position is None:
+            return False
+        text = self.text(position)
+        spans = [heading_span(text, h) for h in self.layout(position)[1]] + list(self.furniture(position))
+        if any(left <= start and end <= right for left, right in spans):
+            return True
+        sentence = " ".join(text[start:end].split())
+        # A one-sentence document takes its title from that sentence, which must stay quotable.
+        return sentence == " ".join(self.title(doc_id).split()) and sentence != " ".join(text[self.body_start(position) :].split())
 
     def _position(self, doc_id: str) -> int | None:
         """The position of a document by id, or None."""
@@ -232,13 +265,14 @@ class DocumentTable(Mapping[str, Document]):
         self.store = store
 
     def __getitem__(self, doc_id: str) -> Document:
-        rows = self.store.query(f"SELECT {DOCUMENT_FIELDS} FROM documents WHERE doc_id = ?", (doc_id,))
+        rows = self.store.query(f"SELECT position, {DOCUMENT_FIELDS} FROM documents WHERE doc_id = ?", (doc_id,))
         if not rows:
             raise KeyError(doc_id)
-        doc_id, text, title, sha256, body_start, metadata, pages, headings, kind = rows[0]
+        position, doc_id, text, title, sha256, body_start, metadata, pages, headings, kind = rows[0]
         return Document(
             doc_id, text, title, sha256, body_start, msgspec.json.decode(metadata),
             msgspec.json.decode(pages, type=tuple[int, ...]), msgspec.json.decode(headings, type=tuple[Heading, ...]), kind,
+            self.store.furniture(position),
         )
 
     def __iter__(self) -> Iterator[str]:

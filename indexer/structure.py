@@ -40,6 +40,18 @@ def section_path(headings: Sequence[Heading], offset: int) -> tuple[str, ...]:
     return tuple(heading.text for heading in stack)
 
 
+def heading_span(text: str, heading: Heading) -> tuple[int, int]:
+    """Where a heading's whole line sits in text: a Markdown heading starts at its '#' marks, and its
+    text (and any closing marks) follows them."""
+    newline = text.find("\n", heading.start)
+    line_end = len(text) if newline < 0 else newline
+    found = text.find(heading.text, heading.start, line_end)
+    end = found + len(heading.text) if found >= 0 else heading.start + len(heading.text)
+    while end < len(text) and text[end] in " \t#":
+        end += 1
+    return heading.start, end
+
+
 def page_numbers(pages: Sequence[int], start: int, end: int) -> tuple[int, ...]:
     """1-based numbers of the pages that [start, end) touches, given each page's start offset."""
     if not pages:

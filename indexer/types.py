@@ -30,6 +30,8 @@ class Document(msgspec.Struct, frozen=True):
     headings: tuple[Heading, ...] = ()
     # The format the text was extracted from: text, markdown, pdf, html or docx.
     format: str = "text"
+    # [start, end) spans of title, repeated-title, byline and dateline lines: never quoted (indexer.furniture).
+    furniture: tuple[tuple[int, int], ...] = ()
 
 
 class Sentence(msgspec.Struct, frozen=True):

@@ -65,7 +65,7 @@ def score_sentences(
     for sentence_id, score in ranked(fused, len(sentence_ids)):
         candidate = evidence_for(retriever, sentence_id, score)
         # A heading names a topic but says nothing about it, so it is never quoted as an answer.
-        if index.records.is_heading(candidate.doc_id, candidate.start, candidate.end):
+        if index.records.is_unquotable(candidate.doc_id, candidate.start, candidate.end):
             continue
         # A line repeated in the source is one quote to the reader, not two.
         if all(candidate.text != kept.text for kept in evidence):

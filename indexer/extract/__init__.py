@@ -34,6 +34,9 @@ class Extracted(msgspec.Struct, frozen=True):
     properties: dict[str, Any] = {}
     pages: tuple[int, ...] = ()
     headings: tuple[Heading, ...] = ()
+    # Spans only this format can tell are furniture (a plain-text title line, a PDF cover title, a
+    # Word subtitle); the loader adds every format's bylines and lines repeating the title.
+    furniture: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

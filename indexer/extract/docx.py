@@ -18,12 +18,17 @@ from indexer.types import Heading
 HEADING_STYLE = re.compile(r"Heading (\d)")
 
 
+def style_name(paragraph: Paragraph) -> str:
+    """The name of a paragraph's style, or '' when it has none."""
+    return (paragraph.style.name if paragraph.style is not None else "") or ""
+
+
 def heading_level(paragraph: Paragraph) -> int | None:
     """1 for the Title style, N + 1 for Heading N (a title sits above the first heading level), else None."""
-    name = paragraph.style.name if paragraph.style is not None else ""
+    name = style_name(paragraph)
     if name == "Title":
         return 1
-    match = HEADING_STYLE.fullmatch(name or "")
+    match = HEADING_STYLE.fullmatch(name)
     return int(match.group(1)) + 1 if match else None
 
 
@@ -53,7 +58,7 @@ def extract(data: bytes) -> Extracted:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise UnreadableDocument(f"unreadable Word document: {error}") from error
-    text, headings = "", []
+    text, headings, furniture = "", [], []
     for block in document.iter_inner_content():
         lines = [block.text.strip()] if isinstance(block, Paragraph) else table_text(block)
         for line in (line for line in lines if line):
@@ -62,9 +67,11 @@ def extract(data: bytes) -> Extracted:
             level = heading_level(block) if isinstance(block, Paragraph) else None
             if level is not None:
                 headings.append(Heading(len(text), level, line))
+            elif isinstance(block, Paragraph) and style_name(block) == "Subtitle":
+                furniture.append((len(text), len(text) + len(line)))
             text += line
     if not text.strip():
         raise UnreadableDocument("Word document has no text")
     metadata = core_properties(document)
     title = metadata.get("title") or (headings[0].text if headings else None)
-    return Extracted(text, title=title, properties=metadata, headings=tuple(headings))
+    return Extracted(text, title=title, properties=metadata, headings=tuple(headings), furniture=tuple(furniture))

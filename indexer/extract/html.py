@@ -11,6 +11,7 @@ from lxml.etree import ParserError
 
 from indexer.extract import Extracted, UnreadableDocument
 from indexer.extract.text import MARKDOWN_HEADING
+from indexer.furniture import matching_lines
 from indexer.types import Heading
 
 # Meta tag names (lower case) that carry a field we know, beside tags named after the field itself.
@@ -66,5 +67,8 @@ def extract(data: bytes) -> Extracted:
     text, headings = strip_markdown_headings(markdown.strip())
     metadata = meta_tags(html)
     described = trafilatura.extract_metadata(html)
-    title = metadata.get("title") or (described.title if described and described.title else None) or (headings[0].text if headings else None)
-    return Extracted(text, title=title, properties=metadata, headings=headings)
+    named = described.title if described and described.title else None
+    title = metadata.get("title") or named or (headings[0].text if headings else None)
+    # The page's <title> and meta title name it wherever they appear, whatever title wins in the end.
+    furniture = tuple(matching_lines(text, 0, metadata.get("title")) + matching_lines(text, 0, named))
+    return Extracted(text, title=title, properties=metadata, headings=headings, furniture=furniture)

@@ -25,6 +25,8 @@ from indexer.types import Heading
 MARGIN = 0.12
 PAGE_NUMBER = re.compile(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-")
 HEADING_SIZE_RATIO = 1.15
+# A cover title may wrap over several lines, unlike a heading, but is never a paragraph.
+COVER_TITLE_CHARS = 200
 PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?")
 
 
@@ -120,12 +122,29 @@ def append_block(text: str, block: Block) -> str:
     return f"{text} {block.text}"
 
 
-def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Heading, ...]]:
+def cover_blocks(pages: list[list[Block]]) -> int:
+    """How many blocks open page 1 in a font clearly larger than the body text's and shaped like a
+    title (not ending like a sentence): the cover title and subtitle, however many lines they take."""
+    weights: Counter[float] = Counter()
+    for block in (block for blocks in pages for block in blocks):
+        weights[round(block.size, 1)] += len(block.text)
+    if not weights:
+        return 0
+    body = weights.most_common(1)[0][0]  # the size most of the text is set in
+    count = 0
+    for block in pages[0]:
+        if block.size < body * HEADING_SIZE_RATIO or len(block.text) > COVER_TITLE_CHARS or block.text.endswith((".", "!", "?")):
+            break
+        count += 1
+    return count
+
+
+def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Heading, ...], tuple[tuple[int, int], ...]]:
     """The document text (paragraphs separated by blank lines, continued ones rejoined across text
-    boxes and pages), the offset where each page's text starts, and the headings."""
-    levels = heading_levels(pages)
-    text, starts, headings = "", [], []
-    for blocks in pages:
+    boxes and pages), the offset where each page's text starts, the headings and the cover title's spans."""
+    levels, cover = heading_levels(pages), cover_blocks(pages)
+    text, starts, headings, furniture = "", [], [], []
+    for page, blocks in enumerate(pages):
         starts.append(len(text))
         for number, block in enumerate(blocks):
             level = levels.get(round(block.size, 1)) if is_heading_shape(block) else None
@@ -135,7 +154,9 @@ def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Head
                 starts[-1] = start  # the page starts at its first text, not at the separator before it
             if level is not None:
                 headings.append(Heading(start, level, block.text))
-    return text, tuple(starts), tuple(headings)
+            if page == 0 and number < cover:
+                furniture.append((start, len(text)))
+    return text, tuple(starts), tuple(headings), tuple(furniture)
 
 
 def pdf_date(value: str) -> str | None:
@@ -166,8 +187,8 @@ def extract(data: bytes) -> Extracted:
     # pdfminer raises many unrelated types on damaged files; any of them means "skip this file".
     except Exception as error:  # noqa: BLE001
         raise UnreadableDocument(f"unreadable PDF: {type(error).__name__}: {error}") from error
-    text, starts, headings = assemble(pages)
+    text, starts, headings, furniture = assemble(pages)
     if not text.strip():
         raise UnreadableDocument("PDF has no extractable text (a scan? OCR is not supported)")
     title = metadata.get("title") or (headings[0].text if headings else None)
-    return Extracted(text, title=title, properties=metadata, pages=starts, headings=headings)
+    return Extracted(text, title=title, properties=metadata, pages=starts, headings=headings, furniture=furniture)

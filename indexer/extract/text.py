@@ -7,6 +7,7 @@ import re
 import yaml
 
 from indexer.extract import Extracted, UnreadableDocument, decode_text
+from indexer.furniture import matching_lines, title_line
 from indexer.types import Heading
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -18,10 +19,16 @@ def first_line(text: str) -> str | None:
     return next((line.strip() for line in text.splitlines() if line.strip()), None)
 
 
+def title_furniture(text: str, start: int = 0) -> tuple[tuple[int, int], ...]:
+    """The plain-text title line of text[start:] (indexer.furniture's rule) and every line repeating it."""
+    title = title_line(text, start)
+    return (title, *matching_lines(text, title[1], text[title[0] : title[1]])) if title else ()
+
+
 def extract_plain(data: bytes) -> Extracted:
-    """Plain text has no embedded metadata: title from the first line."""
+    """Plain text has no embedded metadata: title from the first line, which is furniture when title-like."""
     text = decode_text(data)
-    return Extracted(text, title=first_line(text))
+    return Extracted(text, title=first_line(text), furniture=title_furniture(text))
 
 
 def front_matter(text: str) -> tuple[int, dict]:
@@ -46,4 +53,6 @@ def extract_markdown(data: bytes) -> Extracted:
         Heading(match.start(), len(match.group(1)), match.group(2).strip()) for match in MARKDOWN_HEADING.finditer(text, body_start)
     )
     title = headings[0].text if headings else first_line(text[body_start:])
-    return Extracted(text, title=title, body_start=body_start, front_matter=metadata, headings=headings)
+    # Without # headings a Markdown file is laid out as plain text is, title line first.
+    furniture = () if headings else title_furniture(text, body_start)
+    return Extracted(text, title=title, body_start=body_start, front_matter=metadata, headings=headings, furniture=furniture)
