@@ -165,6 +165,7 @@ def describe_build(
         },
         build_seconds=round(seconds, 3),
         encoder=encoder.backend,
+        model_sha256=encoder.model_sha256,
     )
 
 
@@ -252,6 +253,8 @@ def build_fingerprint(encoder: Encoder, settings: BuildSettings) -> dict[str, ob
     return {
         "format_version": FORMAT_VERSION,
         "model": encoder.model_name,
+        # Same name, other weights (a re-packaged or fine-tuned model): the old vectors are not reusable.
+        "model_sha256": encoder.model_sha256,
         "dimension": encoder.dimension,
         "encoder": encoder.backend,
         "tokenizer_sha256": TOKEN_ENCODING_SHA256,

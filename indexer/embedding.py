@@ -35,7 +35,11 @@ def bundled_model_paths() -> dict[str, Path]:
 
 
 def resolve_model(model: str) -> Path | str:
-    """A loadable location for a model name or path, preferring the bundled copy."""
+    """A loadable location for a model name or path, preferring a bundled or packaged copy."""
+    from indexer import models
+
+    if models.packaged_model(model):
+        return models.assemble(model)
     bundled = bundled_model_paths()
     for name in (model, f"sentence-transformers/{model}"):
         if name in bundled:
@@ -95,8 +99,10 @@ class Encoder:
     def __init__(self, model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> None:
         self.model_name = canonical_model_name(model)
         self.backend = backend
+        # Outside the try: a packaged model's own error already says which package to reinstall.
+        location = resolve_model(model)
         try:
-            self.model = load_sentence_transformer(resolve_model(model), backend, threads or cpu_threads())
+            self.model = load_sentence_transformer(location, backend, threads or cpu_threads())
         except (OSError, ValueError, ImportError) as error:
             raise ModelNotFound(
                 f"cannot load embedding model {model!r} with backend {backend!r} ({error}). Give a local "
@@ -104,6 +110,7 @@ class Encoder:
             ) from error
         self.dimension = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
+        self.model_sha256 = model_weights_sha256(model)
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed texts as an (n, dimension) float32 array of unit vectors."""
@@ -127,6 +134,10 @@ def load_encoder(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, thr
 
 def canonical_model_name(model: str) -> str:
     """The name recorded in manifests: the hub name for bundled models, else as given."""
+    from indexer import models
+
+    if packaged := models.canonical_packaged_name(model):
+        return packaged
     bundled = bundled_model_paths()
     if f"sentence-transformers/{model}" in bundled:
         return f"sentence-transformers/{model}"
@@ -134,6 +145,36 @@ def canonical_model_name(model: str) -> str:
         if Path(model).expanduser().resolve() == path.resolve():
             return name
     return model
+
+
+# The weights file of a sentence-transformers folder, in the order transformers looks for them.
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def model_weights_sha256(model: str) -> str:
+    """The sha256 of a model's weights file: pinned, or hashed once per process; "" if not on disk."""
+    from indexer import models
+
+    if packaged := models.canonical_packaged_name(model):
+        return models.PACKAGED_MODELS[packaged].weights_sha256
+    location = resolve_model(model)
+    if not isinstance(location, Path):
+        return ""
+    for name in WEIGHTS_FILES:
+        if (location / name).is_file():
+            status = (location / name).stat()
+            return weights_file_sha256(str((location / name).resolve()), status.st_size, status.st_mtime_ns)
+    return ""
+
+
+@lru_cache(maxsize=16)
+def weights_file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """Hex sha256 of a weights file; size and mtime key the cache so a rewritten file is hashed again."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CachedEncoder:
@@ -145,6 +186,7 @@ class CachedEncoder:
         self.backend = encoder.backend
         self.dimension = encoder.dimension
         self.max_seq_length = encoder.max_seq_length
+        self.model_sha256 = encoder.model_sha256
         # torch keys stay as they were before backends existed, so old caches remain valid.
         self.identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
         slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in self.identity)

@@ -48,7 +48,10 @@ class OnnxSentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         # tokenizer.json carries the hub's own truncation (128 for this model); sentence-transformers uses max_seq_length.
         self.tokenizer.enable_truncation(self.max_seq_length)
-        self.tokenizer.enable_padding()
+        # Pad with the model's own token (MPNet's is <pad>=1, not [PAD]=0): int8 models quantize each
+        # batch's activations over the whole tensor, padding included, so the pad id changes the vectors.
+        padding = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]"))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         # Idle pool threads must sleep, not spin: the HTTP event loop shares these cores.

@@ -72,6 +72,8 @@ class Manifest(msgspec.Struct, frozen=True):
     encoder: str = "torch"
     # HNSW construction and search settings when faiss_index is not flat.
     faiss_params: dict[str, int] = {}
+    # sha256 of the model's weights file ("" in indexes built before it was recorded, or when unknown).
+    model_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,10 @@ def read_manifest(index_dir: Path, documents: bool = True) -> Manifest:
     return manifest
 
 
-def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: Path, backend: str | None = None) -> None:
-    """Refuse an index whose vectors came from another model, size or encoder backend."""
+def check_compatible(
+    manifest: Manifest, model: str, dimension: int, index_dir: Path, backend: str | None = None, model_sha256: str | None = None
+) -> None:
+    """Refuse an index whose vectors came from another model, size, encoder backend or weights."""
     if manifest.model != model or manifest.dimension != dimension:
         raise IndexMismatch(
             f"index {index_dir} was built with model {manifest.model!r} "
@@ -196,6 +200,24 @@ def check_compatible(manifest: Manifest, model: str, dimension: int, index_dir: 
             f"index {index_dir} was embedded with the {manifest.encoder!r} encoder but the configured "
             f"encoder is {backend!r}; their vectors differ slightly. Start with --backend {manifest.encoder}, "
             f"or rebuild with `python -m indexer build CORPUS_DIR --out {index_dir} --backend {backend}`."
+        )
+    check_same_weights(manifest, model, index_dir, model_sha256)
+
+
+def check_same_weights(manifest: Manifest, model: str, index_dir: Path, model_sha256: str | None) -> None:
+    """Refuse an index embedded with other weights under the same model name (None: look them up by name)."""
+    if not manifest.model_sha256:  # built before the weights were recorded
+        return
+    if model_sha256 is None:
+        from indexer.embedding import model_weights_sha256
+
+        model_sha256 = model_weights_sha256(model)
+    if model_sha256 and model_sha256 != manifest.model_sha256:
+        raise IndexMismatch(
+            f"index {index_dir} was built with model {manifest.model!r} whose weights have sha256 "
+            f"{manifest.model_sha256[:12]}…, but the configured {model!r} has weights {model_sha256[:12]}…; "
+            f"its vectors would not match. Rebuild it with `python -m indexer build CORPUS_DIR --out {index_dir} "
+            f"--model {model}`, or install the model it was built with."
         )
 
 
@@ -305,9 +327,11 @@ def verify_version(directory: Path) -> None:
             raise IndexCorrupt(f"test query on {directory} failed: chunk 0 did not find itself")
 
 
-def open_index(index_dir: Path, model: str | None = None, dimension: int | None = None, backend: str | None = None) -> Index:
-    """Open an index, checking it matches the configured model and encoder when given."""
+def open_index(
+    index_dir: Path, model: str | None = None, dimension: int | None = None, backend: str | None = None, model_sha256: str | None = None
+) -> Index:
+    """Open an index, checking it matches the configured model, weights and encoder when given."""
     manifest = read_manifest(index_dir, documents=False)
     if model is not None and dimension is not None:
-        check_compatible(manifest, model, dimension, index_dir, backend)
+        check_compatible(manifest, model, dimension, index_dir, backend, model_sha256)
     return Index(index_dir, manifest=manifest)

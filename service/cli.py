@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
-from indexer.store import IndexNotFound, IndexStoreError, read_manifest
+from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
 from service.settings import Settings, settings_env
 
@@ -81,6 +81,10 @@ def check_index(settings: Settings) -> None:
             f"index {settings.index} was embedded with the {manifest.encoder!r} encoder, not {settings.backend!r}: "
             f"start with --backend {manifest.encoder} or rebuild the index with --backend {settings.backend}"
         )
+    try:
+        check_same_weights(manifest, model, settings.index, None)
+    except IndexStoreError as error:
+        raise click.ClickException(str(error)) from error
 
 
 def build_if_missing(corpus: Path, settings: Settings) -> None:
