@@ -138,13 +138,18 @@ def free_port() -> int:
 
 
 def start_server(
-    index_dir: Path, model: str, env: dict[str, str] | None = None, backend: str = DEFAULT_BACKEND, extra: tuple[str, ...] = ()
+    index_dir: Path, model: str, env: dict[str, str] | None = None, backend: str = DEFAULT_BACKEND, extra: tuple[str, ...] = (),
+    log_path: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    """Start `python -m service` on 127.0.0.1 and wait until /ready answers."""
+    """Start `python -m service` on 127.0.0.1 and wait until /ready answers. Its stderr goes to log_path when
+    given (a pipe nobody reads would fill up and stall a server writing request lines), else to a pipe."""
     port = free_port()
     command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--backend", backend,
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    log = log_path.open("w", encoding="utf-8") if log_path is not None else None
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    if log is not None:
+        log.close()  # the child has its own copy
     base = f"http://127.0.0.1:{port}"
     api_key = (env or {}).get("IQA_API_KEY")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -156,7 +161,8 @@ def start_server(
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"server did not become ready: {process.stderr.read() if process.stderr else ''}")
+    output = process.stderr.read() if process.stderr else log_path.read_text(encoding="utf-8") if log_path else ""
+    raise RuntimeError(f"server did not become ready: {output}")
 
 
 def process_tree(pid: int) -> list[int]:

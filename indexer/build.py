@@ -61,6 +61,8 @@ class BuildReport:
     # Documents whose sentences, chunks and vectors came from the previous version unchanged.
     reused: int = 0
     embedded_chunks: int = 0
+    # The part of `seconds` spent writing, verifying and publishing the version.
+    publish_seconds: float = 0.0
 
     @property
     def chunks_per_second(self) -> float:
@@ -216,7 +218,9 @@ def build_from_documents(
     pieces.update(fresh)
     contents = index_contents(documents, *assemble(documents, pieces, encoder.dimension))
     manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
+    writing = time.perf_counter()
     manifest = write_index(out_dir, contents, manifest, keep)
+    publish_seconds = time.perf_counter() - writing
     return BuildReport(
         out_dir=out_dir,
         version=manifest.version,
@@ -229,6 +233,7 @@ def build_from_documents(
         changes=changes,
         reused=reused,
         embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
+        publish_seconds=publish_seconds,
     )
 
 

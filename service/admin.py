@@ -19,6 +19,7 @@ from litestar.params import Body, PathParameter
 
 from indexer.publish import PublishError, version_dir
 from indexer.store import IndexStoreError
+from service import metrics
 from service.retrieval import reopened
 from service.uploads import Changed, UploadRejected
 
@@ -42,10 +43,13 @@ async def swap_to_published(state: State) -> Reloaded:
         try:
             fresh = await anyio.to_thread.run_sync(reopened, current, state.index_root)
         except (IndexStoreError, PublishError) as error:
+            metrics.record_reload("failed")
             raise ClientException(f"kept serving {previous}: the published index cannot be loaded ({error})", status_code=409) from error
         if fresh is None:
+            metrics.record_reload("unchanged")
             return Reloaded(previous, previous, False)
         state.retriever = fresh
+        metrics.record_reload("reloaded")
         return Reloaded(previous, fresh.index.manifest.version, True)
 
 
@@ -100,8 +104,13 @@ async def change_corpus(state: State, action: str, *arguments: Any) -> Changed:
             change = getattr(state.library, action)
             changed = await anyio.to_thread.run_sync(change, state.retriever.index, *arguments)
         except UploadRejected as error:
+            metrics.record_upload(action, "rejected")
             raise HTTPException(str(error), status_code=error.status) from error
+        except Exception:
+            metrics.record_upload(action, "failed")
+            raise
         await swap_to_published(state)
+    metrics.record_upload(action, "published")
     return changed
 
 

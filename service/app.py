@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from service import metrics
 from service.access import api_key_guard, cors_config, rate_limit_config
 from service.admin import document_routes, follow_published, reload_index
 from service.answer import AnswerSettings, answer_question
@@ -26,8 +27,10 @@ from service.confidence import load_calibration
 from service.documents import document_info, list_documents
 from service.filters import Filters, restriction
 from service.http_errors import EXCEPTION_HANDLERS
+from service.observe import RequestObserver, answered, metrics_endpoint
 from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
+from service.request_log import RequestLog, note_question
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
 from service.settings import Settings
 from service.sse import event_stream
@@ -75,14 +78,20 @@ class Ready(msgspec.Struct, frozen=True):
 async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEvent:
     """Answer a question with the source sentences that answer it, or abstain."""
     settings = replace(state.answer_settings, retrieval=RetrievalSettings(mode=data.mode, filters=data.filters))
+    retriever = state.retriever
+    note_question(data.question, retriever.index.manifest.version)
     if data.stream:
-        return event_stream(named_events(answer_events(state.retriever, data.question, data.k, settings)))
-    return await anyio.to_thread.run_sync(answer_question, state.retriever, data.question, data.k, settings)
+        return event_stream(named_events(answer_events(retriever, data.question, data.k, settings)))
+    answer = await anyio.to_thread.run_sync(answer_question, retriever, data.question, data.k, settings)
+    answered(answer.abstained, answer.confidence)
+    return answer
 
 
 async def named_events(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[ServerSentEventMessage]:
-    """(event, data) pairs as named server-sent events with JSON data."""
+    """(event, data) pairs as named server-sent events with JSON data; the evidence event is the answer's verdict."""
     async for event, data in events:
+        if event == "evidence":
+            answered(data["abstained"], data["confidence"])
         yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
 
 
@@ -121,8 +130,10 @@ def search(
     and an X-Notice header saying so."""
     given = (force, report_type, date_from, date_to, doc_id)
     filters = Filters(force, report_type, date_from, date_to, doc_id) if any(value is not None for value in given) else None
-    passages = state.retriever.search(q, k, RetrievalSettings(mode=mode, filters=filters))
-    narrowed = restriction(state.retriever.index, filters) if filters is not None and not passages else None
+    retriever = state.retriever
+    note_question(q, retriever.index.manifest.version)
+    passages = retriever.search(q, k, RetrievalSettings(mode=mode, filters=filters))
+    narrowed = restriction(retriever.index, filters) if filters is not None and not passages else None
     if narrowed is not None and narrowed.empty:
         # Headers are Latin-1 and end at a newline: the echoed filter values are escaped to ASCII.
         return Response([], headers={NOTICE_HEADER: json.dumps(narrowed.notice)[1:-1]})
@@ -163,7 +174,7 @@ def create_app(settings: Settings) -> Litestar:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
-        batcher = QueryBatcher(opened.encoder, settings.max_batch, settings.batch_wait_ms)
+        batcher = QueryBatcher(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
         app.state.index_root = settings.index
         app.state.admin_enabled = settings.api_key is not None
@@ -180,18 +191,45 @@ def create_app(settings: Settings) -> Litestar:
                 tasks.cancel_scope.cancel()
                 batcher.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             ask, search, documents, document, health, ready, reload_index, list_models, retrieve_model, chat_completions,
-            *document_routes(settings.max_upload_bytes), *page_routes(),
+            metrics_endpoint, *document_routes(settings.max_upload_bytes), *page_routes(),
         ],
-        lifespan=[load_index],
+        lifespan=[load_index, operator_lifespan(settings)],
         guards=[api_key_guard(settings.api_key)],
         cors_config=cors_config(settings),
         middleware=[limit.middleware] if (limit := rate_limit_config(settings)) else [],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    # Outermost, around Litestar's own error handling and CORS: unknown paths and refusals get an id and a line too.
+    log = RequestLog(settings.log_level, settings.log_questions)
+    app.asgi_handler = RequestObserver(app.asgi_handler, log, lambda: served_version(app.state))
+    return app
+
+
+def operator_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """While the app runs (after the index loads): /metrics on its own port if asked."""
+
+    @asynccontextmanager
+    async def operate(app: Litestar) -> AsyncIterator[None]:
+        app.state.scrape_registry = registry = metrics.scrape_registry(lambda: app.state.retriever.index)
+        scraper = metrics.start_metrics_server(settings.host, settings.metrics_port, registry) if settings.metrics_port else None
+        try:
+            yield
+        finally:
+            if scraper is not None:
+                scraper.shutdown()
+                scraper.server_close()
+
+    return operate
+
+
+def served_version(state: State) -> str | None:
+    """The index version being served, once loaded."""
+    retriever = getattr(state, "retriever", None)
+    return retriever.index.manifest.version if retriever is not None else None
 
 
 def app_from_env() -> Litestar:

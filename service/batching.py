@@ -5,13 +5,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import numpy as np
 
 from indexer.embedding import Encoder
 
-Request = tuple[str, Future]
+# The question, its caller's future, and when it was queued.
+Request = tuple[str, Future, float]
 
 
 class QueryBatcher:
@@ -22,12 +24,16 @@ class QueryBatcher:
     max_wait_ms asks the thread to wait that long for company.
     """
 
-    def __init__(self, encoder: Encoder, max_batch: int = 32, max_wait_ms: float = 0.0) -> None:
+    def __init__(
+        self, encoder: Encoder, max_batch: int = 32, max_wait_ms: float = 0.0, observe: Callable[[int, list[float]], None] | None = None
+    ) -> None:
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
         self.encoder = encoder
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        # Told each batch's size and how long each of its questions waited (the service's metrics).
+        self.observe = observe
         # Counters for benchmarks: mean batch size = questions / batches.
         self.batches = 0
         self.questions = 0
@@ -40,7 +46,7 @@ class QueryBatcher:
         if not self._thread.is_alive():
             raise RuntimeError("the query encoder has stopped")
         future: Future = Future()
-        self._queue.put((text, future))
+        self._queue.put((text, future, time.perf_counter()))
         return future.result()[None, :]
 
     def close(self) -> None:
@@ -73,11 +79,14 @@ class QueryBatcher:
         """Encode a batch and hand each caller its row, or the error."""
         self.batches += 1
         self.questions += len(batch)
+        if self.observe is not None:
+            started = time.perf_counter()
+            self.observe(len(batch), [started - queued for _, _, queued in batch])
         try:
-            vectors = self.encoder.encode([text for text, _ in batch], batch_size=len(batch))
+            vectors = self.encoder.encode([text for text, _, _ in batch], batch_size=len(batch))
         except Exception as error:  # every waiting caller must hear about it, whatever it is
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception(error)
             return
-        for (_, future), vector in zip(batch, vectors):
+        for (_, future, _), vector in zip(batch, vectors):
             future.set_result(vector)

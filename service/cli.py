@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -11,6 +12,9 @@ from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
 from service.settings import Settings, settings_env
+
+# prometheus-client's switch to multi-process storage; see shared_metrics_dir.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @click.command()
@@ -21,7 +25,8 @@ from service.settings import Settings, settings_env
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on. [env IQA_PORT; default 8000]")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]")
 @click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level. [env IQA_LOG_LEVEL]")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level; request lines are info. [env IQA_LOG_LEVEL]")
+@click.option("--log-questions", is_flag=True, default=None, help="Put each question's text in its request log line. [env IQA_LOG_QUESTIONS; default: off]")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
 @click.option("--api-key", help="Require 'Authorization: Bearer KEY' on every endpoint but /health. Prefer the env var: flags show in `ps`. [env IQA_API_KEY]")
 @click.option("--workers", type=click.IntRange(1, 64), help="Server processes; they share the memory-mapped index files. [env IQA_WORKERS; default 1]")
@@ -34,6 +39,8 @@ from service.settings import Settings, settings_env
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="The index's corpus directory: enables POST and DELETE /documents, which change it and rebuild. [env IQA_CORPUS; default: off]")
 @click.option("--max-upload-bytes", type=click.IntRange(1), help="Largest document upload; 413 beyond. [env IQA_MAX_UPLOAD_BYTES; default 20 MiB]")
 @click.option("--reload-poll-seconds", type=click.FloatRange(0), help="How often to look for a newly published index version, 0 for never. [env IQA_RELOAD_POLL_SECONDS; default 2]")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Also serve /metrics on this port without the API key, for a scraper. [env IQA_METRICS_PORT; default: off]")
+@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path), help="Where --workers share their figures; emptied at start. [env IQA_METRICS_DIR; default: a temp directory per port]")
 @click.option("--build-from", "build_corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
@@ -41,6 +48,8 @@ def main(build_corpus: Path | None, **options: object) -> None:
         settings = Settings.from_env(**options)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+    if settings.workers > 1:
+        shared_metrics_dir(settings)
     if build_corpus is not None:
         build_if_missing(build_corpus, settings)
     check_index(settings)
@@ -51,17 +60,33 @@ def main(build_corpus: Path | None, **options: object) -> None:
     serve(settings)
 
 
+def shared_metrics_dir(settings: Settings) -> Path:
+    """An empty directory for the workers' figures, exported to them. Set before anything in this process
+    imports prometheus-client, which chooses its storage on import, so a startup build is counted too."""
+    directory = settings.metrics_dir or Path(tempfile.gettempdir()) / f"inspection-qa-metrics-{settings.port}"
+    directory.mkdir(parents=True, exist_ok=True)
+    # Only the client's own files: the directory may be one the operator chose.
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+    return directory
+
+
 def serve(settings: Settings) -> None:
-    """Run uvicorn: in this process, or in worker processes that read the settings from IQA_*."""
+    """Run uvicorn: in this process, or in worker processes that read the settings from IQA_*. The request
+    log (service/request_log.py) replaces uvicorn's access lines."""
     import uvicorn
 
     from service.app import create_app
 
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
         return
     os.environ.update(settings_env(settings))
-    uvicorn.run("service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        "service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port,
+        log_level=settings.log_level, access_log=False,
+    )
 
 
 def check_index(settings: Settings) -> None:
@@ -99,6 +124,9 @@ def build_if_missing(corpus: Path, settings: Settings) -> None:
     from indexer.build import build_index
     from indexer.cli import print_report
 
+    from service.metrics import record_build
+
     click.echo(f"No index at {settings.index}: building one from {corpus}")
     report = build_index(corpus, settings.index, load_encoder(settings.model, settings.backend), progress=True)
+    record_build(report)
     print_report(report, model_seconds=0.0)

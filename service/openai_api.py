@@ -21,6 +21,8 @@ from litestar.response import ServerSentEvent
 from service.answer import AnswerSettings, answer_question
 from service.filters import Filters
 from service.chat import ChatReply, Citation, chat_reply, conversation_question, cut_at_stop, cut_at_tokens, no_question_reply, usage
+from service.observe import answered
+from service.request_log import note_question
 from service.retrieval import MAX_QUESTION_CHARS, Retriever
 from service.sse import event_stream
 
@@ -160,7 +162,9 @@ async def reply_for(retriever: Retriever, turns: list[tuple[str, str]], settings
     question = conversation_question(turns)[-MAX_QUESTION_CHARS:]
     if not question:
         return no_question_reply()
+    note_question(question, retriever.index.manifest.version)
     answer = await anyio.to_thread.run_sync(answer_question, retriever, question, CHAT_PASSAGES, settings)
+    answered(answer.abstained, answer.confidence)
     return chat_reply(answer)
 
 

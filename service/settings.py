@@ -50,6 +50,12 @@ class Settings:
     max_upload_bytes: int = 20 * 2**20
     # How often to look for a newly published index version and load it (0: only on /admin/reload).
     reload_poll_seconds: float = 2.0
+    # Put the question text in the request log (it is left out by default: questions may be personal).
+    log_questions: bool = False
+    # Also serve /metrics without the API key on this port, for a scraper (None: only /metrics on the API port).
+    metrics_port: int | None = None
+    # Where workers share their figures when --workers > 1 (emptied at start; default: a per-port temp directory).
+    metrics_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
@@ -62,6 +68,17 @@ class Settings:
         # An empty tuple from a repeatable CLI flag means "not given", like None.
         values.update({name: value for name, value in overrides.items() if value is not None and value != ()})
         return cls(**values)
+
+
+def boolean(raw: str) -> bool:
+    """A yes/no environment value."""
+    lowered = raw.strip().lower()
+    if lowered not in TRUE + FALSE:
+        raise ValueError(f"{raw!r} is not one of {', '.join(TRUE + FALSE)}")
+    return lowered in TRUE
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 PARSERS: dict[str, Callable[[str], Any]] = {
@@ -85,6 +102,9 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "corpus": Path,
     "max_upload_bytes": int,
     "reload_poll_seconds": float,
+    "log_questions": boolean,
+    "metrics_port": int,
+    "metrics_dir": Path,
 }
 
 

@@ -22,6 +22,7 @@ from indexer.loading import SIDECAR_SUFFIX
 from indexer.metadata import FIELDS, MANIFEST_NAMES, date_range
 from indexer.publish import rollback
 from indexer.store import Index
+from service.metrics import record_build
 
 UNSAFE = re.compile(r"[^\w.\-]+")
 
@@ -116,7 +117,9 @@ class Library:
     def rebuild(self, served: Index) -> BuildReport:
         """An incremental build with the served index's chunking, published as a new version."""
         settings = BuildSettings(served.manifest.chunk_tokens, served.manifest.overlap_tokens)
-        return build_index(self.corpus, self.index_root, self.encoder, settings, max_file_bytes=self.max_bytes)
+        report = build_index(self.corpus, self.index_root, self.encoder, settings, max_file_bytes=self.max_bytes)
+        record_build(report)
+        return report
 
     def add(self, served: Index, filename: str, data: bytes, metadata: dict[str, Any], replace: bool = False) -> Changed:
         """Check an uploaded file, store it (and its metadata as a sidecar) in the corpus, rebuild."""

@@ -30,3 +30,13 @@ def test_cors_origins_and_api_key_come_from_env_and_flags() -> None:
     assert Settings.from_env(env, cors_origins=()).cors_origins == ("https://a.example", "https://b.example")
     assert Settings.from_env(env, cors_origins=("https://c.example",), api_key="k2").cors_origins == ("https://c.example",)
     assert Settings.from_env({}).cors_origins == () and Settings.from_env({}).api_key is None
+
+
+def test_operating_settings_come_from_env() -> None:
+    env = {"IQA_LOG_QUESTIONS": "yes", "IQA_METRICS_PORT": "9100", "IQA_METRICS_DIR": "/run/iqa-metrics"}
+    settings = Settings.from_env(env)
+    assert settings.log_questions is True and settings.metrics_port == 9100 and settings.metrics_dir == Path("/run/iqa-metrics")
+    assert Settings.from_env({"IQA_LOG_QUESTIONS": "0"}).log_questions is False
+    assert Settings.from_env({}).log_questions is False and Settings.from_env({}).metrics_port is None
+    with pytest.raises(ValueError, match="IQA_LOG_QUESTIONS='maybe'"):
+        Settings.from_env({"IQA_LOG_QUESTIONS": "maybe"})

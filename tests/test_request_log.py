@@ -1,0 +1,91 @@
+"""One JSON line per request, carrying the X-Request-ID its response carried."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from eval.bench import start_server
+from indexer.embedding import Encoder
+from indexer.store import Index
+from service.request_log import LOGGER_NAME
+
+VETTING = "What did the inspector say about vetting?"
+
+
+class Lines(logging.Handler):
+    """Keeps the request lines, parsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture()
+def logged(client: TestClient) -> Iterator[Lines]:
+    """The request lines the session app writes during one test."""
+    handler = Lines()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_line_carries_the_id_the_response_carried(client: TestClient, logged: Lines, index: Index) -> None:
+    given = client.post("/ask", json={"question": VETTING}, headers={"X-Request-ID": "trace-42.a:b"})
+    fresh = client.post("/ask", json={"question": "What is the capital of France?"})
+    assert given.headers["x-request-id"] == "trace-42.a:b"
+    assert len(fresh.headers["x-request-id"]) == 32
+    first, second = logged.lines
+    assert first["request_id"] == "trace-42.a:b" and second["request_id"] == fresh.headers["x-request-id"]
+    assert first["route"] == "/ask" and first["method"] == "POST" and first["status"] == 200 and first["ms"] > 0
+    assert first["question_chars"] == len(VETTING) and first["abstained"] is False
+    assert first["confidence"] == given.json()["confidence"] and first["index_version"] == index.manifest.version
+    assert second["abstained"] is True
+    assert "question" not in first and VETTING not in json.dumps(logged.lines)
+    assert first["time"].endswith("+00:00")
+
+
+def test_errors_and_unknown_paths_get_an_id_too(client: TestClient, logged: Lines) -> None:
+    responses = [
+        client.post("/ask", content=b"{oops", headers={"content-type": "application/json"}),
+        client.get("/no/such/path"),
+        client.get("/documents/missing.txt"),
+    ]
+    assert [r.status_code for r in responses] == [400, 404, 404]
+    assert [line["request_id"] for line in logged.lines] == [r.headers["x-request-id"] for r in responses]
+    assert [line["status"] for line in logged.lines] == [400, 404, 404]
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 129, "ünïcode", "a\tb", ""])
+def test_an_unsafe_request_id_is_replaced_not_echoed(client: TestClient, logged: Lines, bad: str) -> None:
+    response = client.get("/health", headers={"X-Request-ID": bad.encode("utf-8")})
+    assert response.headers["x-request-id"] != bad and len(response.headers["x-request-id"]) == 32
+    assert logged.lines[-1]["request_id"] == response.headers["x-request-id"]
+
+
+def test_a_real_server_logs_each_request_with_its_id_and_the_question_when_asked(index_dir: Path, encoder: Encoder, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, encoder.model_name, extra=("--log-level", "info", "--log-questions"), log_path=log)
+    try:
+        given = httpx.post(f"{base}/ask", json={"question": VETTING}, headers={"X-Request-ID": "abc-123"}, timeout=30)
+        chat = httpx.post(f"{base}/v1/chat/completions", json={"messages": [{"role": "user", "content": VETTING}]}, timeout=30)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    lines = {line["request_id"]: line for line in map(json.loads, filter(lambda text: text.startswith("{"), log.read_text().splitlines()))}
+    assert given.headers["x-request-id"] == "abc-123" and lines["abc-123"]["question"] == VETTING
+    assert lines["abc-123"]["abstained"] is False and lines["abc-123"]["status"] == 200
+    chat_line = lines[chat.headers["x-request-id"]]
+    assert chat_line["route"] == "/v1/chat/completions" and chat_line["question_chars"] == len(VETTING)
