@@ -1,6 +1,6 @@
-"""`python -m service`."""
+"""`python -m service`: serve (the default), ask or mcp."""
 
-from service.cli import main
+from service.cli import cli
 
 if __name__ == "__main__":
-    main(prog_name="python -m service")
+    cli(prog_name="python -m service")

@@ -1,30 +1,59 @@
-"""Command line that serves an index over HTTP."""
+"""Command line: serve an index over HTTP (the default command), or answer one question."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
+from service.retrieval import MAX_K, MODES
 from service.settings import Settings, settings_env
 
 # prometheus-client's switch to multi-process storage; see shared_metrics_dir.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+class ServeByDefault(click.Group):
+    """`python -m service --index …` still serves: with no command named, the command is `serve`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0].startswith("-") and args[0] != "--help"):
+            args = ["serve", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=ServeByDefault)
+def cli() -> None:
+    """Extractive answers from police inspection reports: `serve` (the default) runs the HTTP service,
+    `ask` answers one question in the terminal."""
+
+
+def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command needs to open an index and answer from it."""
+    options = [
+        click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]"),
+        click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]"),
+        click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default torch]"),
+        click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]"),
+        click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]"),
+        click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers for torch, half that for onnx-int8]"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command()
-@click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]")
-@click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]")
-@click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default torch]")
+@index_options
 @click.option("--host", help="Interface to bind. [env IQA_HOST; default 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on. [env IQA_PORT; default 8000]")
-@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]")
-@click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level; request lines are info. [env IQA_LOG_LEVEL]")
 @click.option("--log-questions", is_flag=True, default=None, help="Put each question's text in its request log line. [env IQA_LOG_QUESTIONS; default: off]")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
@@ -33,7 +62,6 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 @click.option("--max-batch", type=click.IntRange(1, 1024), help="Most questions encoded in one call. [env IQA_MAX_BATCH; default 32]")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 100), help="How long a lone question waits for others to batch with. [env IQA_BATCH_WAIT_MS; default 0]")
 @click.option("--answer-threads", type=click.IntRange(1, 256), help="Questions answered at once per worker. [env IQA_ANSWER_THREADS; default 2]")
-@click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers for torch, half that for onnx-int8]")
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body accepted; 413 beyond. [env IQA_MAX_BODY_BYTES; default 1 MiB]")
 @click.option("--rate-limit-per-minute", type=click.IntRange(0), help="Requests per minute per client address, 0 for none; 429 beyond. [env IQA_RATE_LIMIT_PER_MINUTE; default 0]")
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="The index's corpus directory: enables POST and DELETE /documents, which change it and rebuild. [env IQA_CORPUS; default: off]")
@@ -44,10 +72,7 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 @click.option("--build-from", "build_corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
-    try:
-        settings = Settings.from_env(**options)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    settings = settings_from(options)
     if settings.workers > 1:
         shared_metrics_dir(settings)
     if build_corpus is not None:
@@ -58,6 +83,14 @@ def main(build_corpus: Path | None, **options: object) -> None:
     except CalibrationError as error:
         raise click.ClickException(str(error)) from error
     serve(settings)
+
+
+def settings_from(options: dict[str, Any]) -> Settings:
+    """Settings from IQA_* variables and the given flags."""
+    try:
+        return Settings.from_env(**options)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
 
 
 def shared_metrics_dir(settings: Settings) -> Path:
@@ -130,3 +163,36 @@ def build_if_missing(corpus: Path, settings: Settings) -> None:
     report = build_index(corpus, settings.index, load_encoder(settings.model, settings.backend), progress=True)
     record_build(report)
     print_report(report, model_seconds=0.0)
+
+
+class BadInput(click.ClickException):
+    """Anything that stops `ask` answering: exit status 2, as for click's own usage errors."""
+
+    exit_code = 2
+
+
+@click.command("ask")
+@click.argument("question")
+@index_options
+@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=5, show_default=True, help="Passages to retrieve.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Retrievers: embeddings, BM25 or both.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as POST /ask returns it.")
+def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any) -> None:
+    """Answer QUESTION from the index: exit status 0 with an answer, 1 when the reports do not answer it,
+    2 on bad input."""
+    from service.errors import InvalidRequest
+    from service.terminal import answer_once, as_json as json_text, exit_status, render
+
+    try:
+        settings = settings_from(options)
+        check_index(settings)
+        load_calibration(settings.calibration)
+        answer = answer_once(settings, question, k, mode)
+    except (click.ClickException, InvalidRequest, CalibrationError) as error:
+        raise BadInput(error.message if isinstance(error, click.ClickException) else str(error)) from error
+    click.echo(json_text(answer) if as_json else render(answer))
+    click.get_current_context().exit(exit_status(answer))
+
+
+cli.add_command(main, name="serve")
+cli.add_command(ask_command)
