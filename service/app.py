@@ -12,11 +12,13 @@ from typing import Annotated, Literal
 
 import anyio
 import msgspec
-from litestar import Litestar, Response, get, post
+from litestar import Litestar, Response, asgi, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
 from service.access import api_key_guard, cors_config, rate_limit_config
@@ -27,6 +29,7 @@ from service.confidence import load_calibration
 from service.documents import document_info, list_documents
 from service.filters import Filters, restriction
 from service.http_errors import EXCEPTION_HANDLERS
+from service.mcp_server import ReportServer, Served, http_app
 from service.observe import RequestObserver, answered, metrics_endpoint
 from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
@@ -191,12 +194,13 @@ def create_app(settings: Settings) -> Litestar:
                 tasks.cancel_scope.cancel()
                 batcher.close()
 
+    mcp = ReportServer(Served(lambda: app.state.retriever, lambda: app.state.answer_settings), settings.log_level.upper())
     app = Litestar(
         route_handlers=[
             ask, search, documents, document, health, ready, reload_index, list_models, retrieve_model, chat_completions,
-            metrics_endpoint, *document_routes(settings.max_upload_bytes), *page_routes(),
+            metrics_endpoint, mcp_mount(http_app(mcp, settings.host)), *document_routes(settings.max_upload_bytes), *page_routes(),
         ],
-        lifespan=[load_index, operator_lifespan(settings)],
+        lifespan=[load_index, operator_lifespan(settings, mcp)],
         guards=[api_key_guard(settings.api_key)],
         cors_config=cors_config(settings),
         middleware=[limit.middleware] if (limit := rate_limit_config(settings)) else [],
@@ -209,15 +213,26 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-def operator_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """While the app runs (after the index loads): /metrics on its own port if asked."""
+def mcp_mount(endpoint: ASGIApp) -> ASGIRouteHandler:
+    """The MCP server's streamable HTTP app at /mcp, behind the same API key as everything else."""
+
+    @asgi("/mcp", is_mount=True, copy_scope=True)
+    async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
+        await endpoint(scope, receive, send)
+
+    return mcp
+
+
+def operator_lifespan(settings: Settings, mcp: ReportServer) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """While the app runs (after the index loads): the MCP session manager, and /metrics on its own port if asked."""
 
     @asynccontextmanager
     async def operate(app: Litestar) -> AsyncIterator[None]:
         app.state.scrape_registry = registry = metrics.scrape_registry(lambda: app.state.retriever.index)
         scraper = metrics.start_metrics_server(settings.host, settings.metrics_port, registry) if settings.metrics_port else None
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             if scraper is not None:
                 scraper.shutdown()

@@ -1,4 +1,4 @@
-"""Command line: serve an index over HTTP (the default command), or answer one question."""
+"""Command line: serve an index over HTTP (the default command), answer one question, or run as an MCP server."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class ServeByDefault(click.Group):
 @click.group(cls=ServeByDefault)
 def cli() -> None:
     """Extractive answers from police inspection reports: `serve` (the default) runs the HTTP service,
-    `ask` answers one question in the terminal."""
+    `ask` answers one question in the terminal, `mcp` serves assistants over stdio."""
 
 
 def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,5 +194,22 @@ def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any)
     click.get_current_context().exit(exit_status(answer))
 
 
+@click.command("mcp")
+@index_options
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning", show_default=True, help="Log level on stderr.")
+def mcp_command(**options: Any) -> None:
+    """Serve the index to an assistant as a Model Context Protocol server over stdin and stdout."""
+    from service.mcp_server import run_stdio
+
+    settings = settings_from(options)
+    check_index(settings)
+    try:
+        load_calibration(settings.calibration)
+    except CalibrationError as error:
+        raise click.ClickException(str(error)) from error
+    run_stdio(settings)
+
+
 cli.add_command(main, name="serve")
 cli.add_command(ask_command)
+cli.add_command(mcp_command)
