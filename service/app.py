@@ -43,6 +43,8 @@ from service.uploads import Library
 
 
 MAX_PAGE = 500
+# SQLite takes offsets up to 2**63 - 1 and fails beyond; no index holds anything like this many documents.
+MAX_OFFSET = 2**31 - 1
 NOTICE_HEADER = "X-Notice"
 
 
@@ -101,7 +103,7 @@ async def named_events(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator
 @get("/documents", sync_to_thread=False)
 def documents(
     state: State,
-    offset: Annotated[int, QueryParameter(ge=0, description="Documents to skip.")] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Documents to skip.")] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Documents per page.")] = 50,
 ) -> DocumentPage:
     """The served documents with their metadata and chunk counts, a page at a time."""
