@@ -51,8 +51,16 @@ PUBLISH_SECONDS = Histogram("iqa_publish_seconds", "The part of each build that 
 def record_request(route: str | None, method: str, status: int, seconds: float) -> None:
     """One finished HTTP request; unknown paths and methods share one label so clients cannot add series."""
     route = route or UNMATCHED
-    REQUESTS.labels(route, method if method in METHODS else "other", str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    key = (route, method if method in METHODS else "other", status)
+    # labels() takes a lock and builds its key on every call; the children themselves never change.
+    series = SERIES.get(key)
+    if series is None:
+        series = SERIES.setdefault(key, (REQUESTS.labels(key[0], key[1], str(status)), LATENCY.labels(route)))
+    series[0].inc()
+    series[1].observe(seconds)
+
+
+SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 def record_answer(abstained: bool, confidence: float) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 import sys
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+import msgspec
 
 LOGGER_NAME = "inspection_qa.requests"
 # Ids from load balancers and tracing headers (UUIDs, hex, "Root=1-…"); anything else is replaced, not echoed.
@@ -20,7 +21,8 @@ def request_id(given: str | None) -> str:
     """The client's id when it is safe to echo and log, else a fresh one."""
     if given is not None and REQUEST_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    # 128 random bits, as a UUID4 has, in a fifth of the time uuid.uuid4() takes.
+    return os.urandom(16).hex()
 
 
 @dataclass
@@ -89,4 +91,4 @@ class RequestLog:
         }
         if self.log_questions and note.question is not None:
             line["question"] = note.question
-        self.logger.info(json.dumps(line, ensure_ascii=False))
+        self.logger.info(msgspec.json.encode(line).decode())
