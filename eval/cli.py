@@ -12,7 +12,7 @@ import msgspec
 
 from eval.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
-from eval.perf_cli import bench, index_bench, scale, scale_service, soak, upload_bench
+from eval.perf_cli import bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench
 from eval.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
@@ -275,5 +275,5 @@ def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str 
     click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
 
 
-for command in (bench, index_bench, scale, scale_service, soak, upload_bench):
+for command in (bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench):
     cli.add_command(command)

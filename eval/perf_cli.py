@@ -52,6 +52,42 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
         process.wait(timeout=20)
 
 
+@click.command("scrape-bench")
+@serving_options
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(1, 600), help="Load per run, before the requests in flight drain.")
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 256), help="Requests in flight.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20), help="Rounds of one run per arm, alternating which goes first.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between scrapes in the scraped runs.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["warning", "info"]), help="Server log level: info writes a request line per request (to a file).")
+def scrape_bench(index_dir: Path, set_path: Path, model: str, backend: str, seconds: float, concurrency: int, rounds: int, interval: float, workers: int, log_level: str) -> None:
+    """/ask req/s on 127.0.0.1 with and without a concurrent /metrics scraper (wrk), and whether /metrics
+    counts the requests wrk sent, per status."""
+    import tempfile
+
+    from eval import bench as timing
+    from eval import scrape_bench as scraping
+    from eval.wrk import wrk_available
+
+    if not wrk_available():
+        raise click.ClickException("wrk is not installed: apt-get install wrk")
+    questions = [question.question for question in load_eval_set(set_path)]
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); c={concurrency}; {seconds:g} s runs; scrape every {interval:g} s")
+    with tempfile.TemporaryDirectory(prefix="scrape-bench-") as scratch:
+        extra = ("--workers", str(workers), "--log-level", log_level)
+        process, base = timing.start_server(index_dir, model, backend=backend, extra=extra, log_path=Path(scratch) / "server.log")
+        try:
+            scraping.wrk_run(base, questions, concurrency, 2, drain=2)  # warm-up
+            runs = [scraping.measure(base, process.pid, questions, arm, concurrency, seconds, interval, {}) for arm in scraping.arms(rounds)]
+            per_scrape = scraping.scrape_cpu_ms(base, process.pid, {})
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    for line in [run.line() for run in runs] + scraping.summary(runs):
+        click.echo(line)
+    click.echo(f"one scrape costs the server {per_scrape:.2f} ms of CPU (200 on an idle server): {per_scrape / interval / 10:.3f}% of a core at one per {interval:g} s")
+
+
 def drive_load(base: str, questions: list[str], client: str, requests: int, seconds: float, concurrency: int, warm_up: bool = False) -> Any:
     """One bounded load run with the chosen client; a short one when warming up."""
     from eval import bench as timing

@@ -58,3 +58,15 @@ def test_scale_copies_are_a_servable_index_with_renamed_documents(index: Index, 
         assert chunk.doc_id.startswith("copy000") and copies.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
     first = Retriever(copies, encoder).search("What did the inspector say about vetting?", 3)
     assert "vetting" in first[0].text
+
+
+@pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
+def test_drained_wrk_run_and_metrics_count_the_same_requests(server: str) -> None:
+    from eval.scrape_bench import Scraper, ask_counts, wrk_run
+
+    before = ask_counts(server, {})
+    with Scraper(server, {}, interval=0.2) as scraper:
+        figures = wrk_run(server, QUESTIONS, concurrency=4, seconds=1, drain=5)
+    after = ask_counts(server, {})
+    assert figures["sent"] > 0 and figures["statuses"] == {"200": figures["sent"]} and scraper.scrapes >= 3
+    assert after["200"] - before.get("200", 0) == figures["sent"] and 0.9 < figures["seconds"] < 6
