@@ -75,7 +75,7 @@ class RequestLog:
 
     def write(self, rid: str, method: str, route: str, status: int, seconds: float, note: RequestNote) -> None:
         """Log one request; --log-level warning and above turn request lines off."""
-        if self.log_level not in ("info", "debug"):
+        if self.log_level.lower() not in ("info", "debug"):
             return
         line = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),

@@ -89,3 +89,17 @@ def test_a_real_server_logs_each_request_with_its_id_and_the_question_when_asked
     assert lines["abc-123"]["abstained"] is False and lines["abc-123"]["status"] == 200
     chat_line = lines[chat.headers["x-request-id"]]
     assert chat_line["route"] == "/v1/chat/completions" and chat_line["question_chars"] == len(VETTING)
+
+
+@pytest.mark.parametrize(("level", "written"), [("info", 1), ("INFO", 1), ("debug", 1), ("warning", 0), ("error", 0)])
+def test_request_lines_follow_the_log_level(level: str, written: int) -> None:
+    from service.request_log import RequestLog, RequestNote
+
+    handler = Lines()
+    log = RequestLog(level)
+    log.logger.addHandler(handler)
+    try:
+        log.write("id-1", "GET", "/health", 200, 0.001, RequestNote())
+    finally:
+        log.logger.removeHandler(handler)
+    assert len(handler.lines) == written
