@@ -13,10 +13,12 @@ import msgspec
 from eval.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
 from eval.perf_cli import bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench
+from eval.squad_cli import abstention, reqa, train_ranker
 from eval.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
-from service.answer import AnswerSettings
+from service.answer import AnswerSettings, shipped_models
+from service.confidence import Calibration
 from service.confidence import DEFAULT_CALIBRATION
 from service.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
 
@@ -50,14 +52,14 @@ def run(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int
         click.echo(json.dumps(report_as_dict(report, verbose), indent=2, ensure_ascii=False))
     else:
         print_report(report, set_path, verbose)
-        warn_if_in_sample(set_path, settings)
+        warn_if_in_sample(set_path, settings.calibration or shipped_models(retriever.encoder.model_name)[1])
 
 
-def warn_if_in_sample(set_path: Path, settings: AnswerSettings) -> None:
+def warn_if_in_sample(set_path: Path, calibration: Calibration) -> None:
     """Say so when the abstention figures come from the set the calibration was fit on."""
-    fitted_on = settings.calibration.fitted_on
+    fitted_on = calibration.fitted_on
     if fitted_on.get("sha256") == hashlib.sha256(set_path.read_bytes()).hexdigest():
-        cv = settings.calibration.cross_validation
+        cv = calibration.cross_validation
         click.echo(
             f"note: the abstention model was fit on this set, so its abstention figures are in-sample; "
             f"leave-one-out: precision {cv.get('abstention_precision')}, recall {cv.get('abstention_recall')}"
@@ -275,5 +277,5 @@ def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str 
     click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
 
 
-for command in (bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench):
+for command in (bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench, reqa, train_ranker, abstention):
     cli.add_command(command)

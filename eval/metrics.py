@@ -63,3 +63,27 @@ def as_ranking(ranked: Sequence[str], relevance: Mapping[str, int]) -> list[froz
     """Ranked ids as match sets over the relevant ids (numbered in sorted order), for the metrics above."""
     relevant = {item: number for number, item in enumerate(sorted(i for i, grade in relevance.items() if grade > 0))}
     return [frozenset({relevant[item]}) if item in relevant else frozenset() for item in ranked]
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """AUROC = P(score of a random positive > score of a random negative) + 0.5 P(tie) (Mann-Whitney U / (n_pos n_neg))."""
+    pos = [s for s, p in zip(scores, positive, strict=True) if p]
+    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    if not pos or not neg:
+        raise ValueError("AUROC needs at least one positive and one negative")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def calibration_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[tuple[float, float, int]]:
+    """(mean confidence, accuracy, count) of each non-empty equal-width bin [i/bins, (i+1)/bins) (the last bin holds 1.0)."""
+    grouped: dict[int, list[tuple[float, bool]]] = {}
+    for value, ok in zip(confidence, correct, strict=True):
+        grouped.setdefault(min(int(value * bins), bins - 1), []).append((value, ok))
+    return [(mean([v for v, _ in group]), mean([float(ok) for _, ok in group]), len(group)) for _, group in sorted(grouped.items())]
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE = sum over bins b of (n_b / n) |accuracy_b - mean confidence_b| (equal-width bins, Guo et al. 2017)."""
+    total = len(confidence)
+    return sum(count / total * abs(accuracy - conf) for conf, accuracy, count in calibration_bins(confidence, correct, bins)) if total else 0.0

@@ -25,7 +25,7 @@ from service.access import api_key_guard, cors_config, rate_limit_config
 from service.admin import document_routes, follow_published, reload_index
 from service.answer import AnswerSettings, answer_question
 from service.batching import QueryBatcher
-from service.confidence import load_calibration
+from service.confidence import configured_calibration
 from service.documents import document_info, list_documents
 from service.filters import Filters, restriction
 from service.http_errors import EXCEPTION_HANDLERS
@@ -173,7 +173,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def load_index(app: Litestar) -> AsyncIterator[None]:
-        calibration = load_calibration(settings.calibration)
+        calibration = configured_calibration(settings.calibration)
         app.state.answer_settings = AnswerSettings(calibration=calibration, abstain_below=settings.abstain_below)
         # Answering is GIL-bound Python: more threads than cores only queue for the GIL and starve the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads

@@ -24,7 +24,7 @@ from indexer.publish import PublishError, version_dir
 from indexer.store import IndexStoreError
 from service import metrics
 from service.answer import AnswerSettings, answer_question
-from service.confidence import load_calibration
+from service.confidence import configured_calibration
 from service.documents import document_info, list_documents
 from service.errors import InvalidRequest, UnknownDocument
 from service.filters import MAX_VALUES, Filters
@@ -199,6 +199,6 @@ def run_stdio(settings: Settings) -> None:
     # stdout carries only protocol messages: anything a library prints while loading goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         retriever = Retriever.open(settings.index, settings.model, settings.backend, settings.threads)
-    answer_settings = AnswerSettings(calibration=load_calibration(settings.calibration), abstain_below=settings.abstain_below)
+    answer_settings = AnswerSettings(calibration=configured_calibration(settings.calibration), abstain_below=settings.abstain_below)
     follower = Follower(retriever, settings.index)
     ReportServer(Served(follower.current, lambda: answer_settings), settings.log_level.upper()).run("stdio")

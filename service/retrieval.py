@@ -210,15 +210,21 @@ class Retriever:
             features["document_lexical"] = dict(zip(chunk_ids, self.index.document_lexical.scores_for(text, positions).tolist()))
         return features
 
+    def ranked_chunks(
+        self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings, scores: QueryScores
+    ) -> tuple[list[tuple[int, float]], dict[str, dict[int, float]]]:
+        """The k best (chunk id, fused score) pairs, best first, and every candidate's feature scores."""
+        chunk_ids = sorted(self.candidates(vector, scores, settings))
+        if not chunk_ids:
+            return [], {}
+        features = self.feature_scores(text, chunk_ids, vector, scores, settings)
+        return ranked(fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k), k), features
+
     def passages(self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(), scores: QueryScores | None = None) -> list[Passage]:
         """The k best chunks for the query, best first."""
         scores = scores or self.query_scores(text, vector, settings)
-        chunk_ids = sorted(self.candidates(vector, scores, settings))
-        if not chunk_ids:
-            return []
-        features = self.feature_scores(text, chunk_ids, vector, scores, settings)
-        fused = fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k)
-        return [self.passage(chunk_id, score) for chunk_id, score in ranked(fused, k)]
+        chunks, _ = self.ranked_chunks(text, vector, k, settings, scores)
+        return [self.passage(chunk_id, score) for chunk_id, score in chunks]
 
     def passage(self, chunk_id: int, score: float) -> Passage:
         """A stored chunk as a Passage with its document title."""

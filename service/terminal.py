@@ -7,7 +7,7 @@ import msgspec
 
 from service.answer import AnswerSettings, answer_question
 from service.chat import cited_evidence, source_line
-from service.confidence import load_calibration
+from service.confidence import configured_calibration
 from service.retrieval import RetrievalSettings, Retriever, check_k, check_question
 from service.settings import Settings
 from service.types import Answer
@@ -21,7 +21,7 @@ def answer_once(settings: Settings, question: str, k: int, mode: str) -> Answer:
     check_question(question)
     check_k(k)
     answer_settings = AnswerSettings(
-        retrieval=RetrievalSettings(mode=mode), calibration=load_calibration(settings.calibration), abstain_below=settings.abstain_below
+        retrieval=RetrievalSettings(mode=mode), calibration=configured_calibration(settings.calibration), abstain_below=settings.abstain_below
     )
     retriever = Retriever.open(settings.index, settings.model, settings.backend, settings.threads)
     return answer_question(retriever, question, k, answer_settings)

@@ -15,7 +15,11 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"answer", "abstained", "confidence", "evidence", "passages", "took_ms"}
-    assert 0.5 <= body["confidence"] <= 1.0
+    # Above the operating threshold of the shipped confidence model (a probability fit on SQuAD).
+    from service.answer import shipped_models
+    from indexer.embedding import DEFAULT_MODEL
+
+    assert shipped_models(DEFAULT_MODEL)[1].threshold <= body["confidence"] <= 1.0
     assert body["abstained"] is False
     first = body["evidence"][0]
     assert "improve its vetting" in first["text"]

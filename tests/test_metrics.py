@@ -54,3 +54,25 @@ def test_abstention_precision_and_recall() -> None:
     assert abstention_recall(abstained, answerable) == 0.5
     assert abstention_precision([False] * 4, answerable) == 0.0
     assert abstention_recall([True] * 4, answerable) == 1.0
+
+
+def test_auroc_counts_pairs_and_half_ties() -> None:
+    from eval.metrics import auroc
+
+    # Positives 0.9, 0.4; negatives 0.5, 0.4: pairs (0.9>0.5) 1, (0.9>0.4) 1, (0.4<0.5) 0, (0.4=0.4) 0.5 -> 2.5 / 4.
+    assert auroc([0.9, 0.4, 0.5, 0.4], [True, True, False, False]) == 0.625
+    assert auroc([0.1, 0.9], [False, True]) == 1.0
+    with pytest.raises(ValueError):
+        auroc([0.1, 0.2], [True, True])
+
+
+def test_expected_calibration_error_weights_each_bin_gap_by_its_size() -> None:
+    from eval.metrics import calibration_bins, expected_calibration_error
+
+    confidence = [0.05, 0.15, 0.95, 0.95]
+    correct = [False, True, True, False]
+    # Bins: [0,0.1): conf 0.05, acc 0; [0.1,0.2): 0.15, acc 1; [0.9,1]: 0.95, acc 0.5.
+    assert calibration_bins(confidence, correct) == [(0.05, 0.0, 1), (0.15, 1.0, 1), (0.95, 0.5, 2)]
+    # ECE = 1/4 * 0.05 + 1/4 * 0.85 + 2/4 * 0.45 = 0.45
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.45)
+    assert calibration_bins([1.0], [True]) == [(1.0, 1.0, 1)]

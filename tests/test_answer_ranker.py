@@ -1,0 +1,57 @@
+"""The learned answer ranker in the answer step: what it quotes, how sure it is, and that every adapter uses it."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+
+from service.answer import AnswerSettings, answer_question, draft_answer, shipped_models
+from service.retrieval import Retriever
+
+VETTING = "What did the inspector say about vetting?"
+
+
+def test_the_shipped_ranker_and_its_confidence_model_load_for_the_default_encoder(retriever: Retriever) -> None:
+    ranker, calibration = shipped_models(retriever.encoder.model_name)
+    assert ranker is not None
+    assert "top_score" in calibration.features
+    assert calibration.fitted_on["half"] == "choose"
+
+
+def test_extra_evidence_is_quoted_only_when_the_ranker_judges_it_an_answer(retriever: Retriever) -> None:
+    ranker, _ = shipped_models(retriever.encoder.model_name)
+    for question in (VETTING, "What did the inspector say about neighbourhood policing?", "How does the Met tackle organised crime?"):
+        answer = answer_question(retriever, question, 5, AnswerSettings(abstain_below=0.0))
+        assert answer.evidence, question
+        # Scores are the ranker's probability that the sentence answers; extras must reach the bar.
+        assert all(0.0 <= e.score <= 1.0 for e in answer.evidence)
+        assert all(e.score >= ranker.manifest.extra_evidence_probability for e in answer.evidence[1:])
+        assert [e.score for e in answer.evidence] == sorted((e.score for e in answer.evidence), reverse=True)
+
+
+def test_the_vetting_question_is_answered_by_the_vetting_sentence(retriever: Retriever) -> None:
+    answer = answer_question(retriever, VETTING)
+    assert not answer.abstained
+    assert "improve its vetting" in answer.evidence[0].text
+
+
+def test_the_ranking_covers_more_chunks_than_the_shown_passages(retriever: Retriever) -> None:
+    draft = draft_answer(retriever, VETTING, 1, AnswerSettings())
+    assert len(draft.passages) == 1
+    shown = set(retriever.index.records.chunk_sentences(draft.passages[0].chunk_id))
+    assert len(draft.ranking) > len(shown)
+
+
+def test_fused_scores_remain_available_without_the_ranker(retriever: Retriever) -> None:
+    answer = answer_question(retriever, VETTING, 5, AnswerSettings(use_ranker=False))
+    assert "improve its vetting" in answer.evidence[0].text
+    # Fused scores are min-max normalised per question, and the fallback quotes up to five sentences.
+    assert all(0.0 <= e.score <= 1.0 for e in answer.evidence) and len(answer.evidence) > 1
+
+
+def test_ask_and_chat_use_the_ranker_and_its_confidence(client: TestClient, retriever: Retriever) -> None:
+    expected = answer_question(retriever, VETTING)
+    body = client.post("/ask", json={"question": VETTING}).json()
+    assert body["confidence"] == expected.confidence
+    assert [e["text"] for e in body["evidence"]] == [e.text for e in expected.evidence]
+    chat = client.post("/v1/chat/completions", json={"model": "inspection-qa", "messages": [{"role": "user", "content": VETTING}]}).json()
+    assert expected.evidence[0].text in chat["choices"][0]["message"]["content"]
