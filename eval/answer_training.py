@@ -43,6 +43,8 @@ EXTRA_EVIDENCE_PROBABILITY = 0.5
 # The operating threshold answers this share of the questions answered right on the choosing half's
 # left-out-articles index (with abstention off).
 KEEP_RIGHT = 0.95
+# What the confidence model reads (a subset of service.confidence.FEATURES).
+CONFIDENCE_INPUTS = FEATURES_OF_CONFIDENCE = tuple(__import__("service.confidence", fromlist=["FEATURES"]).FEATURES)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,6 @@ def onnx_ranker(booster) -> bytes:  # booster: lightgbm.Booster
 def confidence_table(rows: list[Collected], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One row of confidence features per question (ranked by its scores), whether its first candidate is gold,
     and whether it is answerable at all."""
-    from service.confidence import FEATURES as CONFIDENCE_FEATURES
     from service.confidence import ranked_features
 
     table, correct, answerable = [], [], []
@@ -150,7 +151,7 @@ def confidence_table(rows: list[Collected], scores: list[np.ndarray]) -> tuple[n
             continue  # filters or an empty index: the service abstains without asking the model
         order = np.lexsort((np.arange(len(row_scores)), -row_scores))
         features = row.base | ranked_features(row.matrix, [(int(i), float(row_scores[i])) for i in order])
-        table.append([features[name] for name in CONFIDENCE_FEATURES])
+        table.append([features[name] for name in CONFIDENCE_INPUTS])
         correct.append(bool(row.labels[order[0]]))
         answerable.append(row.answerable)
     return np.array(table, dtype=np.float64), np.array(correct), np.array(answerable)
@@ -161,13 +162,12 @@ def fit_confidence(table: np.ndarray, correct: np.ndarray, threshold: float, fit
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from service.confidence import FEATURES as CONFIDENCE_FEATURES
     from service.confidence import Calibration
 
     scaler = StandardScaler().fit(table)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(table), correct)
     return Calibration(
-        features=list(CONFIDENCE_FEATURES),
+        features=list(CONFIDENCE_INPUTS),
         mean=[round(float(v), 6) for v in scaler.mean_],
         scale=[round(float(v), 6) if v > 0 else 1.0 for v in scaler.scale_],
         coef=[round(float(v), 6) for v in model.coef_[0]],

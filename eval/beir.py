@@ -85,8 +85,8 @@ def load_qrels(dataset: Path, split: str) -> dict[str, dict[str, int]]:
 def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
     """The dataset's retrieval index for this model and chunking, built once and reused."""
     corpus_hash = hashlib.sha256((dataset / "corpus.jsonl").read_bytes()).hexdigest()[:16]
-    # torch indexes keep their pre-backend names, so existing caches stay valid.
-    identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
+    # torch indexes keep their pre-backend names, so existing caches stay valid (Encoder.cache_identity).
+    identity = encoder.cache_identity
     model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", identity)
     out = cache / f"{corpus_hash}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
     try:

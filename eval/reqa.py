@@ -73,7 +73,7 @@ def paragraphs_digest(paragraphs: list[Paragraph]) -> str:
 
 def cached_squad_index(paragraphs: list[Paragraph], encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
     """An index of the paragraphs (each its own document) built by the normal build, kept and reused."""
-    identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
+    identity = encoder.cache_identity
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", identity)
     out = cache / f"{paragraphs_digest(paragraphs)}-{slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
     try:

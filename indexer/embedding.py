@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # "torch": PyTorch fp32. "onnx-int8": ONNX Runtime with int8 dynamic quantization, exported locally.
 BACKENDS = ("torch", "onnx-int8")
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx-int8"
 
 
 class ModelNotFound(ValueError):
@@ -81,7 +81,7 @@ def load_int8_model(location: Path | str, threads: int) -> Any:
         raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
     model_dir = int8_model_dir(Path(location))
     try:
-        return OnnxSentenceEncoder(model_dir, INT8_FILE, threads)
+        return OnnxSentenceEncoder(model_dir, INT8_FILE, threads, one_text_per_run=True)
     except UnsupportedModel:
         import onnxruntime
         from sentence_transformers import SentenceTransformer
@@ -111,6 +111,14 @@ class Encoder:
         self.dimension = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
         self.model_sha256 = model_weights_sha256(model)
+
+    @property
+    def cache_identity(self) -> str:
+        """What vectors cached by text are keyed on: torch keys predate backends; int8 vectors have been
+        computed one text per run since the batched ones were found to depend on their batch."""
+        if self.backend == "torch":
+            return self.model_name
+        return f"{self.model_name}@{self.backend}" + ("-single" if getattr(self.model, "one_text_per_run", False) else "")
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed texts as an (n, dimension) float32 array of unit vectors."""
@@ -188,7 +196,7 @@ class CachedEncoder:
         self.max_seq_length = encoder.max_seq_length
         self.model_sha256 = encoder.model_sha256
         # torch keys stay as they were before backends existed, so old caches remain valid.
-        self.identity = encoder.model_name if encoder.backend == "torch" else f"{encoder.model_name}@{encoder.backend}"
+        self.identity = encoder.cache_identity
         slug = "".join(c if c.isalnum() or c in ".-" else "_" for c in self.identity)
         self.path = cache_dir / f"{slug}.npz"
         self.vectors: dict[bytes, np.ndarray] = {}

@@ -86,6 +86,7 @@ def gather_candidates(
         dense_next=similarity_or_zero(scores, following),
         lexical=sentence_lexical(retriever, text, sentence_ids, texts),
         context_texts=context,
+        background=retriever.background_similarity(vector),
     )
 
 

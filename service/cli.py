@@ -40,7 +40,7 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]"),
         click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]"),
-        click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default torch]"),
+        click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default onnx-int8]"),
         click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]"),
         click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]"),
         click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers for torch, half that for onnx-int8]"),

@@ -18,11 +18,11 @@ from service.types import Passage
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 # Read off the first evidence sentence's row of the ranker's feature matrix.
 FIRST_EVIDENCE = {
-    "top_dense": "dense", "top_coverage": "coverage", "top_coverage_context": "coverage_context", "top_coverage_document": "coverage_document",
+    "top_dense": "dense", "top_dense_z": "dense_z", "top_coverage": "coverage", "top_coverage_context": "coverage_context", "top_coverage_document": "coverage_document",
     "top_missing_context": "missing_context", "top_missing_document": "missing_document", "top_lexical_of_query": "lexical_of_query",
     "top_passage_score": "passage_score",
 }
-FEATURES = ("best_cosine", "coverage", "number_mismatch", "top_score", "score_margin", *FIRST_EVIDENCE)
+FEATURES = ("best_cosine", "best_dense_z", "coverage", "number_mismatch", "top_score", "score_margin", *FIRST_EVIDENCE)
 # Questions whose answer is a count, amount, rate or date.
 EXPECTS_NUMBER = re.compile(
     r"^\s*(how\s+(many|much|often|long|quickly|fast|soon)|when)\b|\bwhat\s+(percentage|proportion|number|rate|year|date)\b|\b(rate|budget|statistics?)\b",
@@ -106,6 +106,7 @@ def question_features(lexical: LexicalIndex, question: str, passages: list[Passa
     """The confidence features that do not depend on how the candidates are ranked."""
     return {
         "best_cosine": float(matrix[:, SENTENCE_FEATURES.index("dense")].max()) if len(matrix) else 0.0,
+        "best_dense_z": float(matrix[:, SENTENCE_FEATURES.index("dense_z")].max()) if len(matrix) else 0.0,
         "coverage": coverage(lexical, question, passages),
         "number_mismatch": number_mismatch(question, passages),
     }
@@ -123,5 +124,7 @@ def ranked_features(matrix: np.ndarray, order: list[tuple[int, float]]) -> dict[
 
 
 def answer_features(lexical: LexicalIndex, question: str, passages: list[Passage], matrix: np.ndarray, order: list[tuple[int, float]]) -> dict[str, float]:
-    """Every feature the calibration may read, for one question, its passages and its ranked candidates."""
-    return question_features(lexical, question, passages, matrix) | ranked_features(matrix, order)
+    """Every feature the calibration may read, for one question, its passages and its ranked candidates
+    (the quotable ones: a heading that repeats the question says nothing about whether it is answered)."""
+    quotable = matrix[[row for row, _ in order]] if order else matrix[:0]
+    return question_features(lexical, question, passages, quotable) | ranked_features(matrix, order)

@@ -40,7 +40,7 @@ CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 WORD = re.compile(r"[A-Za-z]+")
 
 FEATURES = (
-    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next",
+    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
     "lexical_share", "lexical_rank", "lexical_of_query",
     "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread",
     "missing_context", "missing_document", "tokens",
@@ -79,6 +79,8 @@ class Candidates:
     lexical: np.ndarray
     # The neighbours' texts, for coverage in context.
     context_texts: list[str]
+    # Mean and spread of the question's cosine to sentences at large.
+    background: tuple[float, float] = (0.0, 1.0)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -184,6 +186,7 @@ def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
     columns = [
         candidates.dense, candidates.dense - dense_best, ranks(candidates.dense), candidates.dense_prev, candidates.dense_next,
+        (candidates.dense - candidates.background[0]) / candidates.background[1],
         lexical_share, ranks(candidates.lexical), lexical_of_query(lexical, weights, candidates.lexical),
         term_columns(terms, weights, candidates),
         candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,

@@ -24,7 +24,7 @@ SEED_DOC = "hmic-met-peel-2017.txt"
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    """The packaged all-MiniLM-L6-v2, loaded once."""
+    """The packaged all-MiniLM-L6-v2 on the default backend (int8 on ONNX Runtime), loaded once."""
     return load_encoder()
 
 

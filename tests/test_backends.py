@@ -28,6 +28,12 @@ def int8_encoder(tmp_path_factory: pytest.TempPathFactory) -> Encoder:
     return encoder
 
 
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    """PyTorch fp32, the reference the int8 default is held to (the session encoder is the default, int8)."""
+    return Encoder(backend="torch")
+
+
 def test_int8_vectors_stay_close_to_fp32(int8_encoder: Encoder, encoder: Encoder) -> None:
     fast, exact = int8_encoder.encode(SENTENCES), encoder.encode(SENTENCES)
     assert fast.shape == exact.shape and np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)

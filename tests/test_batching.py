@@ -21,9 +21,13 @@ def test_each_caller_gets_its_own_vector(encoder: Encoder) -> None:
     finally:
         batcher.close()
     direct = encoder.encode(QUESTIONS)
-    for question_vector, expected in zip(vectors, direct):
+    similarity = np.vstack(vectors) @ direct.T
+    for row, question_vector in enumerate(vectors):
         assert question_vector.shape == (1, encoder.dimension)
-        assert float(question_vector[0] @ expected) == pytest.approx(1.0, abs=1e-4)
+        # Its own question's vector, not a neighbour's: int8 quantizes each batch with one scale, so
+        # a vector moves a little with the company it is encoded in (cosine > 0.98), never further.
+        assert int(np.argmax(similarity[row])) == row
+        assert similarity[row, row] > 0.98
     # Twelve callers at once with a 20 ms window must share calls, and no call exceeds max_batch.
     assert batcher.questions == len(QUESTIONS) and batcher.batches < len(QUESTIONS)
     assert batcher.batches >= len(QUESTIONS) / 8

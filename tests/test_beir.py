@@ -75,7 +75,7 @@ def test_embedding_cache_serves_known_texts_without_the_model(encoder: Encoder, 
 
     class NoModel:
         model_name, dimension, max_seq_length, backend = encoder.model_name, encoder.dimension, encoder.max_seq_length, encoder.backend
-        model_sha256 = encoder.model_sha256
+        model_sha256, cache_identity = encoder.model_sha256, encoder.cache_identity
 
         def encode(self, *_: object, **__: object) -> np.ndarray:
             raise AssertionError("the model was called for a cached text")

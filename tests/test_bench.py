@@ -56,8 +56,9 @@ def test_scale_copies_are_a_servable_index_with_renamed_documents(index: Index, 
     for chunk_id in (0, len(copies.chunks) - 1):
         chunk = copies.chunks[chunk_id]
         assert chunk.doc_id.startswith("copy000") and copies.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
-    first = Retriever(copies, encoder).search("What did the inspector say about vetting?", 3)
-    assert "vetting" in first[0].text
+    found = Retriever(copies, encoder).search("What did the inspector say about vetting?", 3)
+    # The copies' vectors carry noise (0.5 here), so the vetting chunk need not come first, but BM25 keeps it near the top.
+    assert any("vetting" in passage.text for passage in found)
 
 
 @pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
