@@ -201,11 +201,21 @@ def parse_weights(overrides: str) -> dict[str, float]:
 @backend_option
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Markdown report to write; the PNG plot goes beside it.")
-def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, model: str, backend: str, cache: Path, out: Path) -> None:
+@click.option("--quality-speed", "squad_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Instead: the quality-speed table of every model x backend x answer step; SQUAD_DIR holds dev-v1.1.json (needs --beir for SciFact).")
+@click.option("--table-model", "table_models", multiple=True, default=("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-mpnet-base-v2"), show_default=True, help="Models in the quality-speed table (repeatable).")
+@click.option("--table-backend", "table_backends", multiple=True, default=("onnx-int8", "torch"), show_default=True, help="Backends in the quality-speed table (repeatable).")
+def compare(
+    set_path: Path, corpus: Path, dataset: Path | None, split: str, model: str, backend: str, cache: Path, out: Path,
+    squad_dir: Path | None, table_models: tuple[str, ...], table_backends: tuple[str, ...],
+) -> None:
     """Run dense, lexical and hybrid variants and chunk sizes; write a report with a plot and tests."""
     from eval import compare as comparison
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
+
+    if squad_dir is not None:
+        write_quality_speed(squad_dir, dataset, corpus, table_models, table_backends, cache, out)
+        return
 
     encoder = load_encoder(model, backend)
     if dataset is not None:
@@ -219,6 +229,21 @@ def compare(set_path: Path, corpus: Path, dataset: Path | None, split: str, mode
         names = ["hit@1", "hit@3", "mrr@10", "recall@5", "answer_accuracy@1", "abstention_precision", "abstention_recall"]
         comparison.write_report(outcomes, out, f"{set_path.stem} eval set", names, "passage RR@10", {q.id: q.question for q in questions}, notes)
     click.echo(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def write_quality_speed(squad_dir: Path, scifact: Path | None, corpus: Path, models: tuple[str, ...], backends: tuple[str, ...], cache: Path, out: Path) -> None:
+    """Measure every combination and write the table."""
+    import tempfile
+
+    from eval.quality_speed import markdown, measure
+
+    if scifact is None:
+        raise click.UsageError("--quality-speed needs --beir pointing at SciFact")
+    with tempfile.TemporaryDirectory() as work:
+        rows = measure(models, backends, squad_dir, scifact, corpus, cache.parent, Path(work), 10.0, click.echo)
+    out.write_text("# Quality and speed of each encoder and answer step\n\n" + markdown(rows), encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"wrote {out}")
 
 
 @cli.command()
