@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from eval.metrics import as_ranking, mean, ndcg_at_k, recall_at_k, reciprocal_rank_at_k
-from indexer.build import BuildSettings, build_from_documents
+from indexer.build import BuildReport, BuildSettings, build_from_documents
 from indexer.embedding import CachedEncoder, Encoder
 from indexer.store import FORMAT_VERSION, IndexStoreError, open_index, read_manifest
 from indexer.types import Document
@@ -82,22 +83,28 @@ def load_qrels(dataset: Path, split: str) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
-    """The dataset's retrieval index for this model and chunking, built once and reused."""
-    corpus_hash = hashlib.sha256((dataset / "corpus.jsonl").read_bytes()).hexdigest()[:16]
+def built_once(
+    key: str, documents: Callable[[], list[Document]], encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool
+) -> tuple[Path, BuildReport | None]:
+    """An index of the documents under cache, named by key, model and chunking; built only when missing."""
     # torch indexes keep their pre-backend names, so existing caches stay valid (Encoder.cache_identity).
-    identity = encoder.cache_identity
-    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", identity)
-    out = cache / f"{corpus_hash}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
+    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", encoder.cache_identity)
+    out = cache / f"{key}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
     try:
         read_manifest(out)
-        return out
+        return out, None
     except IndexStoreError:
         pass
     # Vectors are cached by text, so another chunk size re-embeds only the chunks that changed.
     cached = CachedEncoder(encoder, cache / "embeddings")
-    report = build_from_documents(load_documents(dataset), out, cached, settings, progress=progress)
-    if progress:
+    return out, build_from_documents(documents(), out, cached, settings, progress=progress)
+
+
+def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
+    """The dataset's retrieval index for this model and chunking, built once and reused."""
+    corpus_hash = hashlib.sha256((dataset / "corpus.jsonl").read_bytes()).hexdigest()[:16]
+    out, report = built_once(corpus_hash, lambda: load_documents(dataset), encoder, settings, cache, progress)
+    if progress and report is not None:
         print(f"indexed {report.documents} documents as {report.chunks} chunks in {report.seconds:.0f} s ({report.chunks_per_second:.0f} chunks/s)")
     return out
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eval.squad import Paragraph, Squad, UniqueQuestion, as_documents
-from indexer.build import BuildSettings, build_from_documents
+from indexer.build import BuildSettings
 from indexer.embedding import CachedEncoder, Encoder
-from indexer.store import FORMAT_VERSION, IndexStoreError, read_manifest
 
 DEFAULT_CACHE = Path(".cache") / "reqa"
 CUTOFFS = (1, 5, 10)
@@ -73,17 +71,9 @@ def paragraphs_digest(paragraphs: list[Paragraph]) -> str:
 
 def cached_squad_index(paragraphs: list[Paragraph], encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
     """An index of the paragraphs (each its own document) built by the normal build, kept and reused."""
-    identity = encoder.cache_identity
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", identity)
-    out = cache / f"{paragraphs_digest(paragraphs)}-{slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
-    try:
-        read_manifest(out)
-        return out
-    except IndexStoreError:
-        pass
-    cached = CachedEncoder(encoder, cache / "embeddings")
-    build_from_documents(as_documents(paragraphs), out, cached, settings, progress=progress)
-    return out
+    from eval.beir import built_once
+
+    return built_once(paragraphs_digest(paragraphs), lambda: as_documents(paragraphs), encoder, settings, cache, progress)[0]
 
 
 def squad_pool_questions(squad: Squad, questions: list[UniqueQuestion], where: dict[tuple[str, int], int]) -> list[list[int]]:
