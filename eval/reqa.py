@@ -96,13 +96,16 @@ def lexical_scores(texts: list[str], questions: list[UniqueQuestion]) -> np.ndar
     return np.vstack([index.scores(q.text) for q in questions]) if questions else np.zeros((0, len(texts)))
 
 
-def dense_scores(encoder: Encoder, pool: Pool, questions: list[UniqueQuestion], cache: Path, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Cosines of every question to every candidate sentence and to each candidate's paragraph."""
+def dense_scores(
+    encoder: Encoder, pool: Pool, questions: list[UniqueQuestion], cache: Path, progress: bool, paragraphs: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cosines of every question to every candidate sentence and (when asked) to each candidate's paragraph."""
     cached = CachedEncoder(encoder, cache / "embeddings")
     question_vectors = cached.encode([q.text for q in questions], progress=progress)
-    sentence_vectors = cached.encode(pool.texts, progress=progress)
-    paragraph_vectors = cached.encode(pool.paragraph_texts, progress=progress)
-    return question_vectors @ sentence_vectors.T, (question_vectors @ paragraph_vectors.T)[:, pool.paragraph_of]
+    sentence_scores = question_vectors @ cached.encode(pool.texts, progress=progress).T
+    if not paragraphs:
+        return sentence_scores, None
+    return sentence_scores, (question_vectors @ cached.encode(pool.paragraph_texts, progress=progress).T)[:, pool.paragraph_of]
 
 
 def ranks_of(scores: np.ndarray, golds: list[list[int]]) -> list[int | None]:

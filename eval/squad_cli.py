@@ -37,11 +37,14 @@ def pool_baselines(squad, half: str, models: tuple[str, ...], cache: Path, progr
     rows["BM25 sentence"] = rank_metrics(ranks_of(lexical_scores(pool.texts, questions), golds))
     rows["BM25 sentence + paragraph"] = rank_metrics(ranks_of(sentence_paragraph, golds))
     for model in models:
-        sentence, paragraph = dense_scores(load_encoder(model, "torch"), pool, questions, cache, progress)
+        # The orientation fusion is of the first model only: paragraphs cost a larger model minutes.
+        fusion = model == models[0]
+        sentence, paragraph = dense_scores(load_encoder(model, "torch"), pool, questions, cache, progress, paragraphs=fusion)
         short = model.removeprefix("sentence-transformers/")
         rows[f"dense {short} sentence"] = rank_metrics(ranks_of(sentence, golds))
-        fused = 0.6 * min_max_rows(0.7 * sentence + 0.3 * paragraph) + 0.4 * min_max_rows(sentence_paragraph)
-        rows[f"fusion: 0.6 × {short} (0.7 sentence + 0.3 paragraph) + 0.4 × BM25 s+p"] = rank_metrics(ranks_of(fused, golds))
+        if fusion:
+            fused = 0.6 * min_max_rows(0.7 * sentence + 0.3 * paragraph) + 0.4 * min_max_rows(sentence_paragraph)
+            rows[f"fusion: 0.6 × {short} (0.7 sentence + 0.3 paragraph) + 0.4 × BM25 s+p"] = rank_metrics(ranks_of(fused, golds))
     return rows
 
 
