@@ -75,7 +75,7 @@ def collect_one(retriever: Retriever, question: UniqueQuestion, numbers: dict[tu
     for sentence_id in candidates.sentence_ids:
         sentence = retriever.index.sentences[sentence_id]
         labels.append((sentence.doc_id, numbers.get((sentence.doc_id, sentence.start, sentence.end), -1)) in question.gold)
-    base = question_features(retriever.index.sentence_lexical, prepared.text, prepared.passages, matrix)
+    base = question_features(retriever.index.sentence_lexical, prepared.text, prepared.context, matrix)
     return Collected(question.article, bool(question.gold), matrix, np.array(labels, dtype=bool), base)
 
 

@@ -24,6 +24,9 @@ NO_ANSWER = "No answer: the indexed reports do not appear to address this questi
 # of questions with 5 chunks, 0.937 with 10 and 0.965 with 20; out-of-fold ranker R@1 0.703 with 10,
 # 0.700 with 20.
 ANSWER_CHUNKS = 10
+# The passages whose words the confidence features read: the depth it was fit at (k=5), whatever k a
+# reader asks to be shown, so asking for fewer passages does not change whether a question is answered.
+CONFIDENCE_PASSAGES = 5
 
 
 @lru_cache(maxsize=8)
@@ -154,6 +157,8 @@ class Prepared:
     passages: list[Passage]
     candidates: Candidates | None
     notice: str | None = None
+    # The passages the confidence features read (CONFIDENCE_PASSAGES of them when ranked).
+    context: list[Passage] = field(default_factory=list)
 
 
 def prepare_candidates(retriever: Retriever, question: str, k: int, settings: AnswerSettings, ranked: bool) -> Prepared:
@@ -168,7 +173,9 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
         return Prepared(text, passages, None)
     # Without the ranker, the fused scores pick among the shown passages' sentences, as they always did.
     chosen = chunks if ranked else chunks[:k]
-    return Prepared(text, passages, gather_candidates(retriever, text, query_vector, chosen, chunk_features, scores))
+    context = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[:CONFIDENCE_PASSAGES]] if ranked else passages
+    candidates = gather_candidates(retriever, text, query_vector, chosen, chunk_features, scores)
+    return Prepared(text, passages, candidates, context=context)
 
 
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
@@ -180,7 +187,7 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)
-    ranking = rank_sentences(retriever, prepared.text, prepared.passages, prepared.candidates, ranker, settings)
+    ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, ranker, settings)
     evidence = choose_evidence(retriever, ranking, ranker, settings)
     return Draft(prepared.passages, evidence, ranking.features, ranking=ranking.sentence_ids, calibration=settings.calibration or calibration)
 

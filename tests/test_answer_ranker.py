@@ -41,6 +41,14 @@ def test_the_ranking_covers_more_chunks_than_the_shown_passages(retriever: Retri
     assert len(draft.ranking) > len(shown)
 
 
+def test_how_many_passages_are_shown_does_not_change_the_answer_or_its_confidence(retriever: Retriever) -> None:
+    questions = (VETTING, "How many officers does the force have?", "What did the inspector say about call handling?")
+    for question in questions:
+        answers = [answer_question(retriever, question, k, AnswerSettings()) for k in (1, 3, 5, 12)]
+        assert len({(a.confidence, a.abstained, tuple(e.text for e in a.evidence)) for a in answers}) == 1, question
+        assert [len(a.passages) for a in answers] == [1, 3, 5, 12]
+
+
 def test_fused_scores_remain_available_without_the_ranker(retriever: Retriever) -> None:
     answer = answer_question(retriever, VETTING, 5, AnswerSettings(use_ranker=False))
     assert "improve its vetting" in answer.evidence[0].text
