@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -242,14 +242,14 @@ def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: 
     table, correct = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     sources = {squad.name: squad.sha256 for squad in squads}
     fitted_on = {"squad": sources, "half": "choose", "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
-    calibration = fit_confidence(table, correct, 0.5, fitted_on | {"questions": int(len(correct))}, {})
+    calibration = fit_confidence(table, correct, 0.5, fitted_on | {"questions": len(correct)}, {})
     left_table, left_correct, left_answerable = parts[0]
     left_confidence = np.array([calibration.confidence(dict(zip(calibration.features, row))) for row in left_table])
     threshold = round(operating_threshold(left_confidence[~left_answerable], left_confidence[left_correct], KEEP_RIGHT), 4)
     calibration = msgspec.structs.replace(calibration, threshold=threshold)
     cross_validation = cross_validation_figures(sets.full, oof)
     write_ranker(directory, final, {
-        "version": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"), "model": model, "slope": round(slope, 6), "intercept": round(intercept, 6),
+        "version": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), "model": model, "slope": round(slope, 6), "intercept": round(intercept, 6),
         "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(sets.full)}, "cross_validation": cross_validation,
     })
     (directory / CONFIDENCE_FILE).write_bytes(msgspec.json.format(msgspec.json.encode(calibration)) + b"\n")
