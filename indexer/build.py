@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -63,11 +64,39 @@ class BuildReport:
     embedded_chunks: int = 0
     # The part of `seconds` spent writing, verifying and publishing the version.
     publish_seconds: float = 0.0
+    # What split and embedded the documents ("local" or "ray") and with how many encoder workers.
+    engine: str = "local"
+    workers: int = 1
 
     @property
     def chunks_per_second(self) -> float:
         """Chunks embedded per second of embedding time."""
         return self.embedded_chunks / self.embedding_seconds if self.embedding_seconds else 0.0
+
+
+class Embedder(Protocol):
+    """Splits and embeds documents into per-document pieces; says what engine it runs on."""
+
+    engine: str
+    workers: int
+
+    def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]: ...
+
+
+@dataclass(frozen=True)
+class LocalEmbedder:
+    """Split and embed in this process (chunking in spawned processes for large corpora)."""
+
+    encoder: Encoder
+    settings: BuildSettings
+    batch_size: int = 32
+    progress: bool = False
+    engine: str = "local"
+    workers: int = 1
+
+    def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]:
+        """Pieces of the documents and the seconds spent in the encoder."""
+        return embed_documents(documents, self.encoder, self.settings, self.batch_size, self.progress)
 
 
 # Below this many documents, starting worker processes costs more than it saves.
@@ -140,6 +169,7 @@ def describe_build(
     encoder: Encoder,
     settings: BuildSettings,
     seconds: float,
+    embedder: Embedder | None = None,
 ) -> Manifest:
     """The manifest for a build (file checksums are added when written)."""
     now = datetime.now(timezone.utc)
@@ -168,6 +198,8 @@ def describe_build(
         build_seconds=round(seconds, 3),
         encoder=encoder.backend,
         model_sha256=encoder.model_sha256,
+        engine=embedder.engine if embedder else "local",
+        workers=embedder.workers if embedder else 1,
     )
 
 
@@ -201,12 +233,15 @@ def build_from_documents(
     started: float | None = None,
     keep: int = DEFAULT_KEEP,
     incremental: bool = True,
+    embedder: Embedder | None = None,
 ) -> BuildReport:
     """Split, embed and write already-loaded documents as a new version under out_dir.
 
     Unless incremental is False, documents unchanged since the published version (same content hash,
-    same model and chunking) keep their sentences, chunks and vectors; only the rest are embedded.
+    same model and chunking) keep their sentences, chunks and vectors; only the rest go to the embedder
+    (by default this process's encoder; a Ray cluster's with indexer.ray_build).
     """
+    embedder = embedder or LocalEmbedder(encoder, settings, batch_size, progress)
     started = time.perf_counter() if started is None else started
     skipped = skipped or []
     previous = published_manifest(out_dir) if incremental else None
@@ -214,10 +249,10 @@ def build_from_documents(
     unchanged = changes.unchanged if previous and reusable(previous, build_fingerprint(encoder, settings)) else []
     pieces = reusable_pieces(out_dir, previous, unchanged) if previous and unchanged else {}
     reused = len(pieces)
-    fresh, embedding_seconds = embed_documents([d for d in documents if d.doc_id not in pieces], encoder, settings, batch_size, progress)
+    fresh, embedding_seconds = embedder([d for d in documents if d.doc_id not in pieces])
     pieces.update(fresh)
     contents = index_contents(documents, *assemble(documents, pieces, encoder.dimension))
-    manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started)
+    manifest = describe_build(documents, contents, len(skipped), encoder, settings, time.perf_counter() - started, embedder)
     writing = time.perf_counter()
     manifest = write_index(out_dir, contents, manifest, keep)
     publish_seconds = time.perf_counter() - writing
@@ -234,6 +269,8 @@ def build_from_documents(
         reused=reused,
         embedded_chunks=sum(len(piece.chunks) for piece in fresh.values()),
         publish_seconds=publish_seconds,
+        engine=embedder.engine,
+        workers=embedder.workers,
     )
 
 

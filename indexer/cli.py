@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
-from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ModelNotFound, load_encoder
+from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Encoder, ModelNotFound, load_encoder
 from indexer.loading import MAX_FILE_BYTES
 from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback, version_dir
 from indexer.store import Index, IndexStoreError, read_manifest, verify_checksums
@@ -33,21 +33,48 @@ def cli() -> None:
 @click.option("--max-file-mb", default=MAX_FILE_BYTES // 2**20, show_default=True, type=click.IntRange(1, 10_000), help="Skip (and report) corpus files larger than this.")
 @click.option("--full", is_flag=True, help="Re-embed every document, even those unchanged since the published version.")
 @click.option("--keep", default=DEFAULT_KEEP, show_default=True, type=click.IntRange(1, 1000), help="Versions kept for rollback; older ones are deleted.")
-def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, max_file_mb: int, full: bool, keep: int) -> None:
-    """Index every .txt and .md file under CORPUS_DIR into --out."""
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Extract, chunk and embed on a Ray cluster: auto (the one running here), local (a private one) or host:port. Needs the [ray] extra.")
+@click.option("--ray-workers", type=click.IntRange(1), help="Encoder workers on the Ray cluster, sharing its CPUs equally. [default: one per CPU]")
+def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, max_file_mb: int, full: bool, keep: int, ray_address: str | None, ray_workers: int | None) -> None:
+    """Index every supported file under CORPUS_DIR into --out."""
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
+    if ray_workers and not ray_address:
+        raise click.BadParameter("only applies with --ray", param_hint="--ray-workers")
+    if ray_address:
+        require_ray(ray_address)
     started = time.perf_counter()
     try:
         encoder = load_encoder(model, backend)
     except ModelNotFound as error:
         raise click.ClickException(str(error)) from error
     model_seconds = time.perf_counter() - started
+    settings = BuildSettings(chunk_tokens, overlap_tokens)
     try:
-        report = build_index(corpus_dir, out_dir, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size, progress, keep, incremental=not full, max_file_bytes=max_file_mb * 2**20)
+        if ray_address:
+            report = build_on_ray(corpus_dir, out_dir, encoder, settings, batch_size, progress, keep, not full, max_file_mb * 2**20, ray_address, ray_workers)
+        else:
+            report = build_index(corpus_dir, out_dir, encoder, settings, batch_size, progress, keep, incremental=not full, max_file_bytes=max_file_mb * 2**20)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     print_report(report, model_seconds)
+
+
+def build_on_ray(corpus_dir: Path, out_dir: Path, encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool, keep: int, incremental: bool, max_file_bytes: int, address: str, workers: int | None) -> BuildReport:
+    """build --ray: the same build with extraction, chunking and embedding on a Ray cluster."""
+    from indexer.ray_build import RayOptions, ray_build_index
+
+    return ray_build_index(corpus_dir, out_dir, encoder, RayOptions(address, workers), settings, batch_size, progress, keep, incremental, max_file_bytes)
+
+
+def require_ray(address: str) -> None:
+    """Fail before any work when Ray is not installed, saying how to install it."""
+    from indexer.ray_build import RayUnavailable, import_ray
+
+    try:
+        import_ray(address)
+    except RayUnavailable as error:
+        raise click.ClickException(str(error)) from error
 
 
 def print_report(report: BuildReport, model_seconds: float) -> None:
@@ -61,6 +88,8 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
         f"{len(changes.unchanged)} unchanged ({report.reused} reused without re-embedding)"
     )
     click.echo(f"  skipped:   {len(report.skipped)}")
+    if report.engine != "local":
+        click.echo(f"  built on:  {report.engine}, {report.workers} encoder worker(s)")
     for skipped in report.skipped:
         click.echo(f"    {skipped.path}: {skipped.reason}")
     click.echo(f"  model load: {model_seconds:.1f} s")

@@ -7,9 +7,23 @@ import signal
 
 # IQA_FAILPOINT=<name> makes the process SIGKILL itself on reaching that point; unset, they cost a dict lookup.
 FAILPOINT_ENV = "IQA_FAILPOINT"
+# IQA_FAILPOINT_ONCE=<path>: only the first process to create that file dies, so a retried task (a Ray
+# worker's batch) gets through on its second attempt instead of dying on every one.
+FAILPOINT_ONCE_ENV = "IQA_FAILPOINT_ONCE"
 
 
 def failpoint(name: str) -> None:
     """Die here, as from an outside SIGKILL, when IQA_FAILPOINT names this point."""
-    if os.environ.get(FAILPOINT_ENV) == name:
+    if os.environ.get(FAILPOINT_ENV) == name and first_to_fire(os.environ.get(FAILPOINT_ONCE_ENV)):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def first_to_fire(marker: str | None) -> bool:
+    """True without a marker; with one, True only for the process that creates it."""
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,19 @@ def skip_reason(path: Path, corpus_dir: Path) -> str | None:
     return None
 
 
-def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Skipped]]:
-    """Load every supported file under corpus_dir; report the ones skipped and why."""
+@dataclass(frozen=True)
+class CorpusPlan:
+    """The files a build will try to load, in order, with what the corpus manifest says of each."""
+
+    candidates: list[Path]
+    listed: dict[str, dict[str, Any]]
+    skipped: list[Skipped]
+
+
+def plan_corpus(corpus_dir: Path) -> CorpusPlan:
+    """Every candidate file and its manifest entry; a broken corpus manifest is skipped with its reason."""
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus directory not found: {corpus_dir}")
-    documents: list[Document] = []
     skipped: list[Skipped] = []
     try:
         listed = corpus_manifest(corpus_dir)
@@ -117,19 +126,37 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
         log.warning("ignoring the corpus manifest: %s", error)
         skipped.append(Skipped(path=str(error).split(":")[0].removeprefix("unreadable "), reason=str(error)))
         listed = {}
-    for path in iter_candidate_files(corpus_dir):
-        relative = path.relative_to(corpus_dir).as_posix()
+    candidates = [path for path in iter_candidate_files(corpus_dir) if skip_reason(path, corpus_dir) != "metadata"]
+    return CorpusPlan(candidates, listed, skipped)
+
+
+def load_candidate(path: Path, corpus_dir: Path, max_bytes: int, listed: dict[str, Any] | None) -> Document | Skipped:
+    """One candidate file as a Document, or why it was skipped."""
+    relative = path.relative_to(corpus_dir).as_posix()
+    try:
         reason = skip_reason(path, corpus_dir)
-        if reason == "metadata":
-            continue
-        try:
-            if reason is not None:
-                raise UnreadableDocument(reason)
-            documents.append(load_document(path, corpus_dir, max_bytes, listed.get(relative)))
-        except UnreadableDocument as error:
-            log.warning("skipping %s: %s", relative, error)
-            skipped.append(Skipped(path=relative, reason=str(error)))
-    unknown = sorted(set(listed) - {document.doc_id for document in documents} - {s.path for s in skipped})
+        if reason is not None:
+            raise UnreadableDocument(reason)
+        return load_document(path, corpus_dir, max_bytes, listed)
+    except UnreadableDocument as error:
+        log.warning("skipping %s: %s", relative, error)
+        return Skipped(path=relative, reason=str(error))
+
+
+def warn_unlisted(plan: CorpusPlan, documents: list[Document], skipped: list[Skipped]) -> None:
+    """Log manifest entries that name no file of the corpus."""
+    unknown = sorted(set(plan.listed) - {document.doc_id for document in documents} - {s.path for s in skipped})
     for doc_id in unknown:
         log.warning("the corpus manifest lists %s, which is not in the corpus", doc_id)
+
+
+def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Skipped]]:
+    """Load every supported file under corpus_dir; report the ones skipped and why."""
+    plan = plan_corpus(corpus_dir)
+    documents: list[Document] = []
+    skipped = list(plan.skipped)
+    for path in plan.candidates:
+        loaded = load_candidate(path, corpus_dir, max_bytes, plan.listed.get(path.relative_to(corpus_dir).as_posix()))
+        (documents if isinstance(loaded, Document) else skipped).append(loaded)
+    warn_unlisted(plan, documents, skipped)
     return documents, skipped

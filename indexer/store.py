@@ -74,6 +74,10 @@ class Manifest(msgspec.Struct, frozen=True):
     faiss_params: dict[str, int] = {}
     # sha256 of the model's weights file ("" in indexes built before it was recorded, or when unknown).
     model_sha256: str = ""
+    # What ran the split-and-embed stage: "local" (this process) or "ray" (a Ray cluster), and how many
+    # encoder workers it had. Indexes from before this was recorded were all built locally.
+    engine: str = "local"
+    workers: int = 1
 
 
 @dataclass(frozen=True)

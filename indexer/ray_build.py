@@ -1,0 +1,336 @@
+"""Index builds on a Ray cluster: extraction, chunking and embedding run as Ray Data stages; this process
+is the one writer, and publishes through the same code as a local build (indexer.build)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from indexer.build import (
+    BuildReport,
+    BuildSettings,
+    EmptyCorpus,
+    build_from_documents,
+    split_documents,
+)
+from indexer.embedding import Encoder, load_encoder
+from indexer.failpoints import failpoint
+from indexer.incremental import Piece
+from indexer.loading import MAX_FILE_BYTES, load_candidate, plan_corpus, warn_unlisted
+from indexer.publish import DEFAULT_KEEP
+from indexer.types import Chunk, Document, Sentence, Skipped
+
+RAY_INSTALL = "pip install -e '.[ray]'"
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Every Ray worker gets these, so it loads the same model offline, from the same export cache, and
+# honours the same failpoints as this process.
+FORWARDED = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
+FORWARDED_PREFIX = "IQA_"
+# A private cluster (--ray local) shares the machine with this process: keep its shared memory small.
+LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
+# SciFact abstracts give about 11 texts each: a batch is about a second of one worker's encoding.
+DOCUMENTS_PER_BATCH = 16
+DEFAULT_SETTINGS = BuildSettings()
+
+DOCUMENT = msgspec.msgpack.Decoder(Document)
+SKIPPED = msgspec.msgpack.Decoder(Skipped)
+SENTENCES = msgspec.msgpack.Decoder(list[Sentence])
+CHUNKS = msgspec.msgpack.Decoder(list[Chunk])
+ENCODE = msgspec.msgpack.Encoder()
+
+
+class RayUnavailable(ValueError):
+    """Ray (with Ray Data) is not installed."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Which cluster to build on and how to cut the work."""
+
+    # "auto": the cluster running on this machine; "local": a private one started for this build; or host:port.
+    address: str = "auto"
+    # Encoder workers (Ray actors); None: one per CPU of the cluster.
+    workers: int | None = None
+    documents_per_batch: int = DOCUMENTS_PER_BATCH
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many encoder actors to start and how many CPUs (and encoder threads) each holds."""
+
+    workers: int
+    cpus_each: int
+
+
+def import_ray(address: str = "auto") -> Any:
+    """The ray module, with Ray Data; RayUnavailable saying how to install it."""
+    # Nothing here may be sent off the machine, and Ray's usage statistics would be.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address == "local":
+        # Ray turns 127.0.0.1 into the machine's outward address unless it is told this is no cluster
+        # (read when ray is first imported); a private cluster then listens on 127.0.0.1 only.
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise RayUnavailable(f"--ray needs Ray with Ray Data, an optional extra: {RAY_INSTALL} ({error})") from error
+    return ray
+
+
+def worker_environment() -> dict[str, str]:
+    """The variables of this process that Ray workers must share."""
+    return {name: value for name, value in os.environ.items() if name in FORWARDED or name.startswith(FORWARDED_PREFIX)}
+
+
+def init_arguments(address: str, cpus: int | None = None) -> dict[str, Any]:
+    """ray.init arguments: a private cluster is bound to 127.0.0.1 with no dashboard."""
+    arguments: dict[str, Any] = {
+        "address": address,
+        "runtime_env": {"env_vars": worker_environment()},
+        "logging_level": logging.WARNING,
+        "log_to_driver": True,
+    }
+    if address == "local":
+        arguments |= {
+            "num_cpus": cpus or os.cpu_count() or 1,
+            "include_dashboard": False,
+            "_node_ip_address": "127.0.0.1",
+            "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
+        }
+    return arguments
+
+
+@contextmanager
+def ray_session(address: str, cpus: int | None = None) -> Iterator[int]:
+    """Connected to the cluster at address (reusing this process's connection if there is one); its CPUs.
+    A private cluster (address "local") gets `cpus` CPUs, by default every core."""
+    ray = import_ray(address)
+    owned = not ray.is_initialized()
+    if owned:
+        try:
+            ray.init(**init_arguments(address, cpus))
+        except (ConnectionError, RuntimeError) as error:
+            raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {error}") from error
+    try:
+        yield int(ray.cluster_resources().get("CPU", 0))
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def plan_workers(cluster_cpus: int, workers: int | None) -> WorkerPlan:
+    """One encoder actor per CPU by default; asked for fewer, each gets an equal share of the CPUs."""
+    if cluster_cpus < 1:
+        raise ValueError("the Ray cluster has no CPUs to run encoders on")
+    count = workers or cluster_cpus
+    if count < 1 or count > cluster_cpus:
+        raise ValueError(f"{count} Ray workers need a CPU each, and the cluster has {cluster_cpus}")
+    return WorkerPlan(count, cluster_cpus // count)
+
+
+def configure_data(progress: bool) -> None:
+    """Ray Data's own progress bars when asked, and no per-run log chatter."""
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = progress
+    context.print_on_execution_start = progress
+    context.enable_auto_log_stats = False
+    # Ray Data logs every run's plan at INFO; without progress the build is meant to be quiet.
+    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.WARNING)
+
+
+def extract_batch(batch: dict[str, np.ndarray], corpus_dir: str, max_bytes: int) -> dict[str, np.ndarray]:
+    """Ray Data stage: read and extract a batch of corpus files (the same code as a local build)."""
+    root = Path(corpus_dir)
+    loaded = [load_candidate(Path(path), root, max_bytes, msgspec.msgpack.decode(listed)) for path, listed in zip(batch["path"], batch["listed"])]
+    return {
+        "position": batch["position"],
+        "document": np.array([ENCODE.encode(item) if isinstance(item, Document) else b"" for item in loaded], dtype=object),
+        "skipped": np.array([ENCODE.encode(item) if isinstance(item, Skipped) else b"" for item in loaded], dtype=object),
+    }
+
+
+def extract_corpus(corpus_dir: Path, max_bytes: int, options: RayOptions) -> tuple[list[Document], list[Skipped]]:
+    """Every corpus file read and extracted on the cluster, in the order a local build loads them."""
+    import ray
+
+    corpus_dir = corpus_dir.absolute()
+    plan = plan_corpus(corpus_dir)
+    rows = [
+        {"position": i, "path": str(path), "listed": ENCODE.encode(plan.listed.get(path.relative_to(corpus_dir).as_posix()))}
+        for i, path in enumerate(plan.candidates)
+    ]
+    if not rows:
+        return [], list(plan.skipped)
+    dataset = ray.data.from_items(rows).map_batches(
+        extract_batch, fn_kwargs={"corpus_dir": str(corpus_dir), "max_bytes": max_bytes}, batch_size=options.documents_per_batch
+    )
+    loaded: dict[int, Document | Skipped] = {}
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for position, document, skipped in zip(batch["position"], batch["document"], batch["skipped"]):
+            loaded[int(position)] = DOCUMENT.decode(document) if document else SKIPPED.decode(skipped)
+    ordered = [loaded[i] for i in range(len(rows))]
+    documents = [item for item in ordered if isinstance(item, Document)]
+    skipped = list(plan.skipped) + [item for item in ordered if isinstance(item, Skipped)]
+    warn_unlisted(plan, documents, skipped)
+    return documents, skipped
+
+
+def split_batch(batch: dict[str, np.ndarray], chunk_tokens: int, overlap_tokens: int) -> dict[str, np.ndarray]:
+    """Ray Data stage: each document's sentences and chunks, numbered from 0 within it (as a Piece)."""
+    settings = BuildSettings(chunk_tokens, overlap_tokens)
+    split = [split_documents([DOCUMENT.decode(raw)], settings) for raw in batch["document"]]
+    return {
+        "doc_id": batch["doc_id"],
+        "sentences": np.array([ENCODE.encode(sentences) for sentences, _ in split], dtype=object),
+        "chunks": np.array([ENCODE.encode(chunks) for _, chunks in split], dtype=object),
+    }
+
+
+class EmbedBatch:
+    """Ray Data stage run by actors: each holds one encoder for its life and embeds batches of documents."""
+
+    def __init__(self, model: str, backend: str, threads: int, batch_size: int) -> None:
+        self.encoder = load_encoder(model, backend, threads)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch with every document's chunk and sentence vectors added (float32 bytes)."""
+        chunks = [CHUNKS.decode(raw) for raw in batch["chunks"]]
+        sentences = [SENTENCES.decode(raw) for raw in batch["sentences"]]
+        # Chunks then sentences, as a local build calls the encoder.
+        chunk_vectors = self.encoder.encode([chunk.text for group in chunks for chunk in group], self.batch_size)
+        failpoint("ray-embedding")
+        sentence_vectors = self.encoder.encode([sentence.text for group in sentences for sentence in group], self.batch_size)
+        return batch | {
+            "chunk_vectors": per_document(chunk_vectors, [len(group) for group in chunks]),
+            "sentence_vectors": per_document(sentence_vectors, [len(group) for group in sentences]),
+        }
+
+
+def per_document(vectors: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Rows of vectors cut by document, each as bytes."""
+    bounds = np.cumsum([0] + counts)
+    return np.array([vectors[start:end].tobytes() for start, end in itertools.pairwise(bounds)], dtype=object)
+
+
+def decode_piece(row: dict[str, Any], dimension: int) -> Piece:
+    """One document's output row as a Piece."""
+    sentences, chunks = SENTENCES.decode(row["sentences"]), CHUNKS.decode(row["chunks"])
+    sentence_vectors = np.frombuffer(row["sentence_vectors"], dtype=np.float32).reshape(len(sentences), dimension)
+    chunk_vectors = np.frombuffer(row["chunk_vectors"], dtype=np.float32).reshape(len(chunks), dimension)
+    return Piece(sentences, chunks, sentence_vectors, chunk_vectors)
+
+
+@dataclass(frozen=True)
+class RayEmbedder:
+    """Splits and embeds documents on the cluster: split tasks feed a pool of encoder actors."""
+
+    model: str
+    backend: str
+    dimension: int
+    settings: BuildSettings
+    plan: WorkerPlan
+    batch_size: int = 32
+    documents_per_batch: int = DOCUMENTS_PER_BATCH
+    engine: str = "ray"
+
+    @property
+    def workers(self) -> int:
+        """Encoder actors in the pool."""
+        return self.plan.workers
+
+    def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]:
+        """Pieces of the documents and the seconds the cluster stages took."""
+        if not documents:
+            return {}, 0.0
+        started = time.perf_counter()
+        pieces: dict[str, Piece] = {}
+        for batch in self.dataset(documents).iter_batches(batch_size=None, batch_format="numpy"):
+            for row in range(len(batch["doc_id"])):
+                pieces[str(batch["doc_id"][row])] = decode_piece({name: column[row] for name, column in batch.items()}, self.dimension)
+        return pieces, time.perf_counter() - started
+
+    def dataset(self, documents: list[Document]) -> Any:
+        """The split and embed stages over the documents, not yet run."""
+        import ray
+        from ray.data import ActorPoolStrategy, TaskPoolStrategy
+
+        rows = [{"doc_id": document.doc_id, "document": ENCODE.encode(document)} for document in documents]
+        batches = -(-len(rows) // self.documents_per_batch)
+        split = ray.data.from_items(rows, override_num_blocks=batches).map_batches(
+            split_batch,
+            fn_kwargs={"chunk_tokens": self.settings.chunk_tokens, "overlap_tokens": self.settings.overlap_tokens},
+            batch_size=self.documents_per_batch,
+            # The encoders hold every CPU; splitting is a small fraction of the work and runs beside them.
+            num_cpus=0,
+            compute=TaskPoolStrategy(size=min(batches, self.plan.workers * self.plan.cpus_each)),
+        )
+        return split.map_batches(
+            EmbedBatch,
+            fn_constructor_kwargs={"model": self.model, "backend": self.backend, "threads": self.plan.cpus_each, "batch_size": self.batch_size},
+            batch_size=self.documents_per_batch,
+            num_cpus=self.plan.cpus_each,
+            # More encoders than batches would each load the model for nothing.
+            compute=ActorPoolStrategy(size=min(batches, self.plan.workers)),
+        )
+
+
+def ray_embedder(encoder: Encoder, settings: BuildSettings, cluster_cpus: int, options: RayOptions, batch_size: int) -> RayEmbedder:
+    """An embedder for this encoder's model and backend, sized to the cluster."""
+    plan = plan_workers(cluster_cpus, options.workers)
+    return RayEmbedder(encoder.model_name, encoder.backend, encoder.dimension, settings, plan, batch_size, options.documents_per_batch)
+
+
+def ray_build_index(
+    corpus_dir: Path,
+    out_dir: Path,
+    encoder: Encoder,
+    options: RayOptions,
+    settings: BuildSettings = DEFAULT_SETTINGS,
+    batch_size: int = 32,
+    progress: bool = False,
+    keep: int = DEFAULT_KEEP,
+    incremental: bool = True,
+    max_file_bytes: int = MAX_FILE_BYTES,
+) -> BuildReport:
+    """build_index with extraction, chunking and embedding on a Ray cluster; only added and changed
+    documents are chunked and embedded there, and this process writes and publishes the version."""
+    started = time.perf_counter()
+    with ray_session(options.address) as cpus:
+        configure_data(progress)
+        embedder = ray_embedder(encoder, settings, cpus, options, batch_size)
+        documents, skipped = extract_corpus(corpus_dir, max_file_bytes, options)
+        if not documents:
+            raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
+        return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep, incremental, embedder)
+
+
+def ray_build_from_documents(
+    documents: list[Document],
+    out_dir: Path,
+    encoder: Encoder,
+    options: RayOptions,
+    settings: BuildSettings = DEFAULT_SETTINGS,
+    batch_size: int = 32,
+    progress: bool = False,
+    incremental: bool = True,
+) -> BuildReport:
+    """build_from_documents with chunking and embedding on a Ray cluster (for already-loaded documents)."""
+    started = time.perf_counter()
+    with ray_session(options.address) as cpus:
+        configure_data(progress)
+        embedder = ray_embedder(encoder, settings, cpus, options, batch_size)
+        return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, started=started, incremental=incremental, embedder=embedder)

@@ -1,0 +1,129 @@
+"""Index builds on a real local Ray cluster (127.0.0.1, two CPUs): equal to a local build, incremental,
+and surviving a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eval.dataset import load_eval_set
+from indexer.build import build_index
+from indexer.cli import cli as indexer_cli
+from indexer.embedding import Encoder
+from indexer.publish import list_versions, published_version
+from indexer.ray_build import RAY_INSTALL, RayOptions, ray_build_index, ray_session
+from indexer.store import Index, open_index
+from service.answer import answer_question
+from service.retrieval import Retriever
+from tests.conftest import CORPUS, ROOT
+from tests.test_publish import snapshot
+
+SEED_SET = ROOT / "eval" / "sets" / "seed.jsonl"
+CLUSTER_CPUS = 2
+NEW_REPORT = "The inspectors found that the force's new custody suite in Exampleton met every standard they checked."
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A private Ray cluster on 127.0.0.1 for this module, as `--ray local` starts one, with two CPUs; its
+    address. This process stays connected, so in-process builds use it too; it stops with the module."""
+    with ray_session("local", CLUSTER_CPUS) as cpus:
+        import ray
+
+        address = ray.get_runtime_context().gcs_address
+        assert cpus == CLUSTER_CPUS and address.startswith("127.0.0.1:")
+        yield address
+
+
+def records(index: Index) -> tuple[list[tuple], list[tuple]]:
+    """Every chunk's and sentence's span, text and links."""
+    chunks = [(c.doc_id, c.start, c.end, c.text, c.token_count, c.sentence_ids) for c in index.chunks]
+    sentences = [(s.doc_id, s.start, s.end, s.text) for s in index.sentences]
+    return chunks, sentences
+
+
+def answers(index: Index, encoder: Encoder) -> list[tuple]:
+    """What the service answers to every seed question over an index."""
+    retriever = Retriever(index, encoder)
+    replies = [answer_question(retriever, question.question) for question in load_eval_set(SEED_SET)]
+    return [(a.answer, a.abstained, round(a.confidence, 4), [(e.doc_id, e.start, e.end) for e in a.evidence]) for a in replies]
+
+
+def assert_same_index(built: Index, local: Index) -> None:
+    """Same documents, chunk and sentence spans, and vectors to 1e-5."""
+    assert built.manifest.documents == local.manifest.documents and records(built) == records(local)
+    every = list(range(len(local.chunks)))
+    np.testing.assert_allclose(built.chunk_vectors(every), local.chunk_vectors(every), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(built.sentence_vectors), np.asarray(local.sentence_vectors), atol=1e-5)
+
+
+def test_a_ray_build_equals_a_local_build(ray_address: str, mixed_corpus: Path, mixed_index_dir: Path, encoder: Encoder, tmp_path: Path) -> None:
+    # One document per batch, so both encoder workers get some of the four documents.
+    report = ray_build_index(mixed_corpus, tmp_path / "index", encoder, RayOptions(ray_address, workers=2, documents_per_batch=1))
+    built, local = open_index(tmp_path / "index"), open_index(mixed_index_dir)
+    assert (built.manifest.engine, built.manifest.workers, local.manifest.engine) == ("ray", 2, "local")
+    assert report.documents == 4 and report.embedded_chunks == len(local.chunks)
+    assert_same_index(built, local)
+    assert answers(built, encoder) == answers(local, encoder)
+
+
+def test_an_incremental_ray_build_embeds_only_the_new_document(ray_address: str, encoder: Encoder, tmp_path: Path) -> None:
+    corpus, root = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus)
+    first = build_index(corpus, root, encoder)
+    (corpus / "exampleton-custody.txt").write_text(NEW_REPORT + "\n", encoding="utf-8")
+    report = ray_build_index(corpus, root, encoder, RayOptions(ray_address))
+    assert report.changes.added == ["exampleton-custody.txt"] and report.reused == 1
+    assert report.embedded_chunks == 1 and list_versions(root) == [first.version, report.version]
+    assert_same_index(open_index(root), open_index(build_index(corpus, tmp_path / "full", encoder).out_dir))
+
+
+def build_command(corpus: Path, root: Path, address: str) -> list[str]:
+    """`python -m indexer build` on the test cluster with two encoder workers."""
+    return [sys.executable, "-m", "indexer", "build", str(corpus), "--out", str(root), "--no-progress", "--ray", address, "--ray-workers", "2"]
+
+
+def test_a_worker_killed_mid_batch_is_retried_and_the_build_publishes(
+    ray_address: str, mixed_corpus: Path, mixed_index_dir: Path, encoder: Encoder, tmp_path: Path
+) -> None:
+    root, marker = tmp_path / "index", tmp_path / "killed"
+    build_index(CORPUS, root, encoder)
+    # The first encoder worker to embed a batch SIGKILLs itself between its chunks and its sentences.
+    env = {**os.environ, "IQA_FAILPOINT": "ray-embedding", "IQA_FAILPOINT_ONCE": str(marker)}
+    built = subprocess.run(build_command(mixed_corpus, root, ray_address), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert marker.exists() and "built on:  ray, 2 encoder worker(s)" in built.stdout
+    assert_same_index(open_index(root), open_index(mixed_index_dir))
+
+
+def test_a_ray_build_whose_writer_dies_leaves_the_published_index_untouched(ray_address: str, mixed_corpus: Path, encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    published = list_versions(root)
+    before = snapshot(root, published)
+    env = {**os.environ, "IQA_FAILPOINT": "writing"}
+    killed = subprocess.run(build_command(mixed_corpus, root, ray_address), check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert snapshot(root, published) == before and published_version(root) == published[0]
+
+
+def test_more_workers_than_cluster_cpus_is_refused(ray_address: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(indexer_cli, ["build", str(CORPUS), "--out", str(tmp_path / "index"), "--ray", ray_address, "--ray-workers", "3"])
+    assert result.exit_code == 1 and "3 Ray workers need a CPU each, and the cluster has 2" in result.output
+    assert not (tmp_path / "index").exists()
+
+
+def test_without_ray_the_build_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A None entry makes `import ray` fail as it does where the extra is not installed.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = CliRunner().invoke(indexer_cli, ["build", str(CORPUS), "--out", str(tmp_path / "index"), "--ray", "auto"])
+    assert result.exit_code == 1 and RAY_INSTALL in result.output
+    assert not (tmp_path / "index").exists()
