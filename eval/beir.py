@@ -83,27 +83,43 @@ def load_qrels(dataset: Path, split: str) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def built_once(
-    key: str, documents: Callable[[], list[Document]], encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool
-) -> tuple[Path, BuildReport | None]:
-    """An index of the documents under cache, named by key, model and chunking; built only when missing."""
+def index_path(key: str, encoder: Encoder, settings: BuildSettings, cache: Path) -> Path:
+    """Where the index of key's documents for this model and chunking is kept under cache."""
     # torch indexes keep their pre-backend names, so existing caches stay valid (Encoder.cache_identity).
     model_slug = re.sub(r"[^A-Za-z0-9.-]+", "_", encoder.cache_identity)
-    out = cache / f"{key}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
+    return cache / f"{key}-{model_slug}-{settings.chunk_tokens}-{settings.overlap_tokens}-f{FORMAT_VERSION}"
+
+
+def built_once(
+    key: str, documents: Callable[[], list[Document]], encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool, ray: str | None = None
+) -> tuple[Path, BuildReport | None]:
+    """An index of the documents under cache, named by key, model and chunking; built only when missing,
+    on the Ray cluster at `ray` when given."""
+    out = index_path(key, encoder, settings, cache)
     try:
         read_manifest(out)
         return out, None
     except IndexStoreError:
         pass
+    if ray:
+        from indexer.ray_build import RayOptions, ray_build_from_documents
+
+        # No vector cache: every vector of this index comes from the cluster's encoders.
+        return out, ray_build_from_documents(documents(), out, encoder, RayOptions(ray), settings, progress=progress)
     # Vectors are cached by text, so another chunk size re-embeds only the chunks that changed.
     cached = CachedEncoder(encoder, cache / "embeddings")
     return out, build_from_documents(documents(), out, cached, settings, progress=progress)
 
 
-def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool) -> Path:
-    """The dataset's retrieval index for this model and chunking, built once and reused."""
+def corpus_key(dataset: Path, ray: str | None = None) -> str:
+    """The cache name of a dataset's corpus; Ray-built indexes are kept apart from local ones."""
     corpus_hash = hashlib.sha256((dataset / "corpus.jsonl").read_bytes()).hexdigest()[:16]
-    out, report = built_once(corpus_hash, lambda: load_documents(dataset), encoder, settings, cache, progress)
+    return f"{corpus_hash}-ray" if ray else corpus_hash
+
+
+def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache: Path, progress: bool, ray: str | None = None) -> Path:
+    """The dataset's retrieval index for this model and chunking, built once (locally or on Ray) and reused."""
+    out, report = built_once(corpus_key(dataset, ray), lambda: load_documents(dataset), encoder, settings, cache, progress, ray)
     if progress and report is not None:
         print(f"indexed {report.documents} documents as {report.chunks} chunks in {report.seconds:.0f} s ({report.chunks_per_second:.0f} chunks/s)")
     return out
@@ -140,14 +156,16 @@ def run_beir(
     retrieval: RetrievalSettings,
     cache: Path = DEFAULT_CACHE,
     progress: bool = False,
+    ray: str | None = None,
 ) -> BeirRun:
-    """Index the corpus (or reuse the cache), retrieve for every judged query and score the run."""
+    """Index the corpus (or reuse the cache; on the Ray cluster at `ray` when given), retrieve for every
+    judged query and score the run."""
     qrels = load_qrels(dataset, split)
     queries = load_queries(dataset)
     missing = sorted(set(qrels) - set(queries))
     if missing:
         raise BeirError(f"{len(missing)} judged queries are missing from queries.jsonl, e.g. {missing[0]}")
-    index = open_index(cached_index(dataset, encoder, build, cache, progress), encoder.model_name, encoder.dimension, encoder.backend)
+    index = open_index(cached_index(dataset, encoder, build, cache, progress, ray), encoder.model_name, encoder.dimension, encoder.backend)
     retriever = Retriever(index, encoder)
     run = {qid: rank_documents(retriever, queries[qid], retrieval) for qid in tqdm(qrels, desc=f"{split} queries", disable=not progress)}
     return BeirRun(score_run(run, qrels), run, qrels)

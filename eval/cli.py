@@ -150,9 +150,10 @@ def calibrate(index_dir: Path, set_path: Path, model: str, backend: str, answer_
     help="Scan all sentence vectors up to this many sentences; beyond, score only candidate chunks' sentences (0 forces that).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Build (and cache apart) the index on this Ray cluster: auto, local or host:port.")
 def beir(
     dataset: Path, split: str, mode: str, fusion: str, weight_overrides: str, model: str, backend: str,
-    chunk_tokens: int, overlap_tokens: int, cache: Path, sentence_scan_max: int, as_json: bool,
+    chunk_tokens: int, overlap_tokens: int, cache: Path, sentence_scan_max: int, as_json: bool, ray_address: str | None,
 ) -> None:
     """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
     from eval.beir import CHUNK_DEPTH, BeirError, run_beir
@@ -165,14 +166,15 @@ def beir(
     try:
         weights = parse_weights(weight_overrides)
         retrieval = RetrievalSettings(mode=mode, fusion=fusion, weights=weights, depth=CHUNK_DEPTH, sentence_scan_max=sentence_scan_max)
-        result = run_beir(dataset, split, load_encoder(model, backend), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json)
+        result = run_beir(dataset, split, load_encoder(model, backend), BuildSettings(chunk_tokens, overlap_tokens), retrieval, cache, progress=not as_json, ray=ray_address)
     except (BeirError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
     metrics = result.metrics | {"seconds": round(time.perf_counter() - started, 1)}
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
-    click.echo(f"{dataset.name} {split}, {mode}{' (' + fusion + ')' if mode == 'hybrid' else ''}, weights {retrieval.weights}: {metrics['queries']} queries")
+    built = f"; index built on Ray ({ray_address})" if ray_address else ""
+    click.echo(f"{dataset.name} {split}, {mode}{' (' + fusion + ')' if mode == 'hybrid' else ''}, weights {retrieval.weights}: {metrics['queries']} queries{built}")
     for name in ("ndcg@10", "mrr@10", "recall@10", "recall@100"):
         click.echo(f"  {name:<12}{metrics[name]:.4f}")
     click.echo(f"  seconds     {metrics['seconds']}")

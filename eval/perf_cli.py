@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,11 @@ from eval.dataset import load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, backend_option, serving_options
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from service.retrieval import Retriever
+
+if TYPE_CHECKING:
+    from indexer.build import BuildSettings
+    from indexer.embedding import Encoder
+    from indexer.types import Document
 
 
 @click.command()
@@ -106,22 +111,54 @@ def drive_load(base: str, questions: list[str], client: str, requests: int, seco
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
 @click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
 @click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
-def index_bench(dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int) -> None:
-    """Indexing throughput of a BEIR corpus against the bare encoder on the same texts."""
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="Instead: the local build against Ray builds on this cluster (auto, local or host:port).")
+@click.option("--ray-workers", "ray_workers", multiple=True, type=click.IntRange(1), default=(1, 2), show_default=True, help="Encoder workers of each Ray build (repeatable).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="With --ray: leave the local and the last Ray index where `eval beir` and `eval beir --ray` look for them.")
+def index_bench(
+    dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int,
+    ray_address: str | None, ray_workers: tuple[int, ...], cache: Path | None,
+) -> None:
+    """Indexing throughput of a BEIR corpus against the bare encoder on the same texts (or, with --ray,
+    against Ray builds)."""
     from eval import bench as timing
     from eval.beir import BeirError, load_documents
     from eval.throughput import measure_throughput
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
 
+    if cache is not None and (ray_address is None or limit is not None):
+        raise click.BadParameter("needs --ray, and the whole corpus (no --limit)", param_hint="--cache")
     try:
         documents = load_documents(dataset)[:limit]
         encoder = load_encoder(model, backend)
     except (BeirError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
-    for line in measure_throughput(documents, encoder, BuildSettings(chunk_tokens, overlap_tokens), batch_size).lines():
+    settings = BuildSettings(chunk_tokens, overlap_tokens)
+    if ray_address:
+        lines = ray_bench_lines(dataset, documents, encoder, settings, batch_size, ray_address, ray_workers, cache)
+    else:
+        lines = measure_throughput(documents, encoder, settings, batch_size).lines()
+    for line in lines:
         click.echo(line)
+
+
+def ray_bench_lines(dataset: Path, documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, address: str, workers: tuple[int, ...], cache: Path | None) -> list[str]:
+    """index-bench --ray: the local build, then a Ray build per worker count, as printable lines."""
+    from eval.beir import corpus_key, index_path
+    from eval.ray_bench import measure_ray
+
+    keep = (None, None)
+    if cache is not None:
+        keep = (index_path(corpus_key(dataset), encoder, settings, cache), index_path(corpus_key(dataset, address), encoder, settings, cache))
+    try:
+        connected, runs = measure_ray(documents, encoder, settings, batch_size, address, workers, keep)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    local = runs[0]
+    lines = [f"ray cluster at {address}: connected in {connected:.1f} s", f"texts embedded: {local.texts} ({local.build.chunks} chunks + {local.build.sentences} sentences)"]
+    lines += [run.line(local) for run in runs]
+    return lines + [f"kept: {path}" for path in keep if path is not None]
 
 
 @click.command()

@@ -3,6 +3,7 @@ and surviving a worker killed mid-batch."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,16 +15,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from eval.cli import cli as eval_cli
 from eval.dataset import load_eval_set
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.publish import list_versions, published_version
 from indexer.ray_build import RAY_INSTALL, RayOptions, ray_build_index, ray_session
-from indexer.store import Index, open_index
+from indexer.store import Index, open_index, read_manifest
 from service.answer import answer_question
 from service.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT
+from tests.test_beir import dataset  # noqa: F401 (a fixture: a small BEIR dataset of the statement's paragraphs)
 from tests.test_publish import snapshot
 
 SEED_SET = ROOT / "eval" / "sets" / "seed.jsonl"
@@ -119,6 +122,18 @@ def test_more_workers_than_cluster_cpus_is_refused(ray_address: str, tmp_path: P
     result = CliRunner().invoke(indexer_cli, ["build", str(CORPUS), "--out", str(tmp_path / "index"), "--ray", ray_address, "--ray-workers", "3"])
     assert result.exit_code == 1 and "3 Ray workers need a CPU each, and the cluster has 2" in result.output
     assert not (tmp_path / "index").exists()
+
+
+def test_index_bench_keeps_a_ray_index_that_scores_as_the_local_one(ray_address: str, dataset: Path, tmp_path: Path) -> None:  # noqa: F811
+    cache = tmp_path / "cache"
+    bench = CliRunner().invoke(eval_cli, ["index-bench", str(dataset), "--ray", ray_address, "--ray-workers", "2", "--cache", str(cache)])
+    assert bench.exit_code == 0, bench.output
+    assert "local build" in bench.output and "ray, 2 workers" in bench.output and "of local" in bench.output
+    local = CliRunner().invoke(eval_cli, ["beir", str(dataset), "--json", "--cache", str(cache)])
+    on_ray = CliRunner().invoke(eval_cli, ["beir", str(dataset), "--json", "--cache", str(cache), "--ray", ray_address])
+    assert json.loads(local.output) | {"seconds": 0} == json.loads(on_ray.output) | {"seconds": 0}
+    engines = sorted((m.engine, m.workers) for m in (read_manifest(path) for path in cache.iterdir() if path.is_dir() and path.name != "embeddings"))
+    assert engines == [("local", 1), ("ray", 2)]
 
 
 def test_without_ray_the_build_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
