@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from indexer.types import Chunk, Document, Sentence, Skipped
 
 RAY_INSTALL = "pip install -e '.[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+CONNECT_SECONDS = 5
 # Every Ray worker gets these, so it loads the same model offline, from the same export cache, and
 # honours the same failpoints as this process.
 FORWARDED = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
@@ -76,7 +79,7 @@ def import_ray(address: str = "auto") -> Any:
     """The ray module, with Ray Data; RayUnavailable saying how to install it."""
     # Nothing here may be sent off the machine, and Ray's usage statistics would be.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address == "local":
+    if address == "local" or host_of(address) in LOOPBACK_HOSTS:
         # Ray turns 127.0.0.1 into the machine's outward address unless it is told this is no cluster
         # (read when ray is first imported); a private cluster then listens on 127.0.0.1 only.
         os.environ.setdefault(LOOPBACK_ONLY, "0")
@@ -86,6 +89,22 @@ def import_ray(address: str = "auto") -> Any:
     except ImportError as error:
         raise RayUnavailable(f"--ray needs Ray with Ray Data, an optional extra: {RAY_INSTALL} ({error})") from error
     return ray
+
+
+def host_of(address: str) -> str | None:
+    """The host of a host:port address; None for auto, local and ray:// addresses."""
+    host, separator, port = address.rpartition(":")
+    return host if separator and port.isdigit() and "//" not in host else None
+
+
+def check_reachable(address: str) -> None:
+    """Fail fast on a host:port nothing listens on (ray.init would retry for minutes)."""
+    if (host := host_of(address)) is None:
+        return
+    try:
+        socket.create_connection((host, int(address.rpartition(":")[2])), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise ValueError(f"no Ray cluster answers at {address}: {error}") from error
 
 
 def worker_environment() -> dict[str, str]:
@@ -118,6 +137,7 @@ def ray_session(address: str, cpus: int | None = None) -> Iterator[int]:
     ray = import_ray(address)
     owned = not ray.is_initialized()
     if owned:
+        check_reachable(address)
         try:
             ray.init(**init_arguments(address, cpus))
         except (ConnectionError, RuntimeError) as error:
@@ -162,7 +182,7 @@ def extract_batch(batch: dict[str, np.ndarray], corpus_dir: str, max_bytes: int)
     }
 
 
-def extract_corpus(corpus_dir: Path, max_bytes: int, options: RayOptions) -> tuple[list[Document], list[Skipped]]:
+def extract_corpus(corpus_dir: Path, max_bytes: int, options: RayOptions, cpus: int) -> tuple[list[Document], list[Skipped]]:
     """Every corpus file read and extracted on the cluster, in the order a local build loads them."""
     import ray
 
@@ -174,8 +194,9 @@ def extract_corpus(corpus_dir: Path, max_bytes: int, options: RayOptions) -> tup
     ]
     if not rows:
         return [], list(plan.skipped)
-    dataset = ray.data.from_items(rows).map_batches(
-        extract_batch, fn_kwargs={"corpus_dir": str(corpus_dir), "max_bytes": max_bytes}, batch_size=options.documents_per_batch
+    per_batch = max(1, min(options.documents_per_batch, -(-len(rows) // max(cpus, 1))))
+    dataset = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // per_batch)).map_batches(
+        extract_batch, fn_kwargs={"corpus_dir": str(corpus_dir), "max_bytes": max_bytes}, batch_size=per_batch
     )
     loaded: dict[int, Document | Skipped] = {}
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -234,9 +255,10 @@ def decode_piece(row: dict[str, Any], dimension: int) -> Piece:
     return Piece(sentences, chunks, sentence_vectors, chunk_vectors)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RayEmbedder:
-    """Splits and embeds documents on the cluster: split tasks feed a pool of encoder actors."""
+    """Splits and embeds documents on the cluster: split tasks feed a pool of encoder actors. After a
+    call, `workers` is the pool size it ran with (fewer documents than planned workers start fewer)."""
 
     model: str
     backend: str
@@ -246,34 +268,34 @@ class RayEmbedder:
     batch_size: int = 32
     documents_per_batch: int = DOCUMENTS_PER_BATCH
     engine: str = "ray"
-
-    @property
-    def workers(self) -> int:
-        """Encoder actors in the pool."""
-        return self.plan.workers
+    workers: int = 0
 
     def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]:
         """Pieces of the documents and the seconds the cluster stages took."""
         if not documents:
             return {}, 0.0
         started = time.perf_counter()
+        # Small corpora are cut finer, so that every worker gets a batch.
+        per_batch = max(1, min(self.documents_per_batch, -(-len(documents) // self.plan.workers)))
+        batches = -(-len(documents) // per_batch)
+        self.workers = min(batches, self.plan.workers)
         pieces: dict[str, Piece] = {}
-        for batch in self.dataset(documents).iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in self.dataset(documents, per_batch).iter_batches(batch_size=None, batch_format="numpy"):
             for row in range(len(batch["doc_id"])):
                 pieces[str(batch["doc_id"][row])] = decode_piece({name: column[row] for name, column in batch.items()}, self.dimension)
         return pieces, time.perf_counter() - started
 
-    def dataset(self, documents: list[Document]) -> Any:
+    def dataset(self, documents: list[Document], per_batch: int) -> Any:
         """The split and embed stages over the documents, not yet run."""
         import ray
         from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
         rows = [{"doc_id": document.doc_id, "document": ENCODE.encode(document)} for document in documents]
-        batches = -(-len(rows) // self.documents_per_batch)
+        batches = -(-len(rows) // per_batch)
         split = ray.data.from_items(rows, override_num_blocks=batches).map_batches(
             split_batch,
             fn_kwargs={"chunk_tokens": self.settings.chunk_tokens, "overlap_tokens": self.settings.overlap_tokens},
-            batch_size=self.documents_per_batch,
+            batch_size=per_batch,
             # The encoders hold every CPU; splitting is a small fraction of the work and runs beside them.
             num_cpus=0,
             compute=TaskPoolStrategy(size=min(batches, self.plan.workers * self.plan.cpus_each)),
@@ -281,10 +303,10 @@ class RayEmbedder:
         return split.map_batches(
             EmbedBatch,
             fn_constructor_kwargs={"model": self.model, "backend": self.backend, "threads": self.plan.cpus_each, "batch_size": self.batch_size},
-            batch_size=self.documents_per_batch,
+            batch_size=per_batch,
             num_cpus=self.plan.cpus_each,
             # More encoders than batches would each load the model for nothing.
-            compute=ActorPoolStrategy(size=min(batches, self.plan.workers)),
+            compute=ActorPoolStrategy(size=self.workers),
         )
 
 
@@ -312,7 +334,7 @@ def ray_build_index(
     with ray_session(options.address) as cpus:
         configure_data(progress)
         embedder = ray_embedder(encoder, settings, cpus, options, batch_size)
-        documents, skipped = extract_corpus(corpus_dir, max_file_bytes, options)
+        documents, skipped = extract_corpus(corpus_dir, max_file_bytes, options, cpus)
         if not documents:
             raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
         return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, skipped, started, keep, incremental, embedder)
