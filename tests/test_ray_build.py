@@ -61,8 +61,9 @@ def answers(index: Index, encoder: Encoder) -> list[tuple]:
 
 
 def assert_same_index(built: Index, local: Index) -> None:
-    """Same documents, chunk and sentence spans, and vectors to 1e-5."""
-    assert built.manifest.documents == local.manifest.documents and records(built) == records(local)
+    """Same documents (text, metadata, layout), chunk and sentence spans, and vectors to 1e-5."""
+    assert built.manifest.documents == local.manifest.documents and dict(built.documents) == dict(local.documents)
+    assert records(built) == records(local)
     every = list(range(len(local.chunks)))
     np.testing.assert_allclose(built.chunk_vectors(every), local.chunk_vectors(every), atol=1e-5)
     np.testing.assert_allclose(np.asarray(built.sentence_vectors), np.asarray(local.sentence_vectors), atol=1e-5)
