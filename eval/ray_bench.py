@@ -19,8 +19,8 @@ WARM_UP_TEXTS = 64
 
 @dataclass(frozen=True)
 class Run:
-    """One whole build (chunking, embedding, BM25, writing, publishing) and a one-document build on
-    the same engine, whose time is what the engine costs however small the corpus."""
+    """One whole build (chunking, embedding, BM25, writing, publishing) and a build of one document per
+    worker on the same engine, whose time is what starting the engine's workers costs."""
 
     label: str
     build: BuildReport
@@ -40,7 +40,7 @@ class Run:
         """A printable row, with its throughput against the local build's."""
         return (
             f"{self.label:<16}{self.build.seconds:8.1f} s  {self.rate:7.1f} texts/s  {self.rate / local.rate:.3f} of local;  "
-            f"embedding stage {self.build.embedding_seconds:.1f} s; one-document build {self.fixed_seconds:.1f} s"
+            f"embedding stage {self.build.embedding_seconds:.1f} s; one document per worker {self.fixed_seconds:.1f} s"
         )
 
 
@@ -66,12 +66,13 @@ def local_run(documents: list[Document], encoder: Encoder, settings: BuildSettin
 
 
 def ray_run(documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, options: RayOptions, keep: Path | None) -> Run:
-    """A whole build on the connected Ray cluster with options.workers encoders, then a one-document one."""
+    """A whole build on the connected Ray cluster with options.workers encoders, then one of a document
+    per worker (so that every worker starts)."""
     with scratch_root(keep) as root:
         report = ray_build_from_documents(documents, root, encoder, options, settings, batch_size, incremental=False)
     with scratch_root(None) as root:
         started = time.perf_counter()
-        ray_build_from_documents(documents[:1], root, encoder, options, settings, batch_size)
+        ray_build_from_documents(documents[: options.workers or 1], root, encoder, options, settings, batch_size)
         label = f"ray, {options.workers} worker{'s' if options.workers != 1 else ''}"
         return Run(label, report, time.perf_counter() - started)
 
