@@ -316,6 +316,14 @@ def ray_embedder(encoder: Encoder, settings: BuildSettings, cluster_cpus: int, o
     return RayEmbedder(encoder.model_name, encoder.backend, encoder.dimension, settings, plan, batch_size, options.documents_per_batch)
 
 
+@contextmanager
+def cluster_embedder(encoder: Encoder, settings: BuildSettings, options: RayOptions, batch_size: int, progress: bool) -> Iterator[tuple[RayEmbedder, int]]:
+    """A session on the cluster, with an embedder sized to it and the cluster's CPUs."""
+    with ray_session(options.address) as cpus:
+        configure_data(progress)
+        yield ray_embedder(encoder, settings, cpus, options, batch_size), cpus
+
+
 def ray_build_index(
     corpus_dir: Path,
     out_dir: Path,
@@ -331,9 +339,7 @@ def ray_build_index(
     """build_index with extraction, chunking and embedding on a Ray cluster; only added and changed
     documents are chunked and embedded there, and this process writes and publishes the version."""
     started = time.perf_counter()
-    with ray_session(options.address) as cpus:
-        configure_data(progress)
-        embedder = ray_embedder(encoder, settings, cpus, options, batch_size)
+    with cluster_embedder(encoder, settings, options, batch_size, progress) as (embedder, cpus):
         documents, skipped = extract_corpus(corpus_dir, max_file_bytes, options, cpus)
         if not documents:
             raise EmptyCorpus(f"no indexable documents in {corpus_dir} ({len(skipped)} files skipped)")
@@ -352,7 +358,5 @@ def ray_build_from_documents(
 ) -> BuildReport:
     """build_from_documents with chunking and embedding on a Ray cluster (for already-loaded documents)."""
     started = time.perf_counter()
-    with ray_session(options.address) as cpus:
-        configure_data(progress)
-        embedder = ray_embedder(encoder, settings, cpus, options, batch_size)
+    with cluster_embedder(encoder, settings, options, batch_size, progress) as (embedder, _):
         return build_from_documents(documents, out_dir, encoder, settings, batch_size, progress, started=started, incremental=incremental, embedder=embedder)
