@@ -36,6 +36,12 @@ def shipped_models(model: str) -> tuple[AnswerRanker | None, Calibration]:
     return ranker, load_calibration(ranker.confidence_path if ranker else None)
 
 
+@lru_cache(maxsize=1)
+def fused_calibration() -> Calibration:
+    """The confidence model of fused sentence scores, read once rather than on every answer."""
+    return load_calibration()
+
+
 @dataclass(frozen=True)
 class AnswerSettings:
     """How passages are found, how evidence is chosen and when to abstain."""
@@ -181,9 +187,8 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
     """Retrieve passages, rank the sentences of the best chunks and measure the confidence features."""
     k = check_k(k)
-    ranker, calibration = shipped_models(retriever.encoder.model_name) if settings.use_ranker else (None, None)
     # The ranker's confidence model reads its scores; fused scores have their own (service/calibration.json).
-    calibration = calibration or load_calibration()
+    ranker, calibration = shipped_models(retriever.encoder.model_name) if settings.use_ranker else (None, fused_calibration())
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)
@@ -204,7 +209,7 @@ def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
     """Calibrated confidence of a draft, and abstention below the operating threshold."""
     if not draft.evidence:
         return Verdict(0.0, True)
-    calibration = settings.calibration or draft.calibration or load_calibration()
+    calibration = settings.calibration or draft.calibration or fused_calibration()
     confidence = calibration.confidence(draft.features)
     threshold = calibration.threshold if settings.abstain_below is None else settings.abstain_below
     return Verdict(round(confidence, 4), not draft.evidence or confidence < threshold)
