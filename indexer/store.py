@@ -19,7 +19,7 @@ from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
 from indexer.types import Chunk, Document, Sentence
-from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_parameters
+from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
 
 FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
@@ -273,6 +273,7 @@ class Index:
     def search(self, query_vectors: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product scores and chunk ids of the k nearest chunks per query, among allowed_ids if given."""
         queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
+        search_one_query_per_thread()
         if allowed_ids is None:
             return self.vectors.search(queries, k)
         return self.vectors.search(queries, k, params=search_parameters(self.manifest.faiss_params, allowed_ids))

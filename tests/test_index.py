@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -127,3 +129,17 @@ def test_sentence_rows_read_by_id_equal_the_stored_matrix(index: Index) -> None:
     assert np.array_equal(index.sentence_rows[ids], np.asarray(index.sentence_vectors)[ids])
     with pytest.raises(IndexError):
         index.sentence_rows[[len(index.sentences)]]
+
+
+def test_searches_from_any_thread_run_single_threaded(index: Index) -> None:
+    """OpenMP keeps its thread count per thread: a request thread must not fork a team per search."""
+    seen: list[int] = []
+
+    def search_then_report() -> None:
+        index.search(index.chunk_vectors([0]), 1)
+        seen.append(faiss.omp_get_max_threads())
+
+    worker = threading.Thread(target=search_then_report)
+    worker.start()
+    worker.join()
+    assert seen == [1]
