@@ -303,7 +303,7 @@ class SpanTable(Sequence[Record]):
     def __getitem__(self, record_id: int | slice) -> Record | list[Record]:
         if isinstance(record_id, slice):
             return [self[i] for i in range(*record_id.indices(len(self)))]
-        row = tuple(int(value) for value in self.spans[record_id])  # IndexError past the end
+        row = tuple(self.spans[record_id].tolist())  # IndexError past the end
         return self.record(int(record_id) % len(self), row)
 
     def __len__(self) -> int:

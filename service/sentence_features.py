@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -38,6 +39,8 @@ MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|Septem
 AMOUNT = re.compile(r"%|\bper\s*cent\b|\bpercent\b|[£$€]\s?\d", re.IGNORECASE)
 CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 WORD = re.compile(r"[A-Za-z]+")
+# Sentences whose signals are remembered (about 1 KB each).
+SIGNAL_CACHE_SENTENCES = 65_536
 
 FEATURES = (
     "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
@@ -118,13 +121,18 @@ def match_spread(weights: dict[str, float], tokens: Sequence[str]) -> float:
     return (where[-1] - where[0] + 1) / len(tokens) if len(where) > 1 else 0.0
 
 
+@lru_cache(maxsize=SIGNAL_CACHE_SENTENCES)
+def sentence_signals(text: str) -> tuple[tuple[float, float, float, float], frozenset[str]]:
+    """Whether a sentence holds numbers, years, months and amounts, and its capitalised words, lower-cased.
+    Remembered: they do not depend on the question, and the same sentences are candidates again and again."""
+    flags = (float(bool(NUMBER.search(text))), float(bool(YEAR.search(text))), float(bool(MONTH.search(text))), float(bool(AMOUNT.search(text))))
+    return flags, frozenset(word.lower() for word in CAPITALISED.findall(text))
+
+
 def answer_type_signals(text: str, question_words: set[str]) -> tuple[float, float, float, float, float]:
     """Numbers, years, months, amounts, and capitalised words the question does not already name."""
-    names = {word.lower() for word in CAPITALISED.findall(text)} - question_words
-    return (
-        float(bool(NUMBER.search(text))), float(bool(YEAR.search(text))), float(bool(MONTH.search(text))),
-        float(bool(AMOUNT.search(text))), float(len(names)),
-    )
+    flags, names = sentence_signals(text)
+    return (*flags, float(len(names - question_words)))
 
 
 def lexical_of_query(lexical: LexicalIndex, weights: dict[str, float], scores: np.ndarray) -> np.ndarray:
