@@ -12,7 +12,6 @@ import numpy as np
 from indexer.embedding import DEFAULT_BACKEND, Encoder, load_encoder
 from indexer.publish import version_dir
 from indexer.store import Index, open_index
-from indexer.vectors import search_one_query_per_thread
 from service.errors import InvalidRequest
 from service.filters import Filters, Restriction, restriction
 from service.fusion import fuse_scores, ranked
@@ -154,7 +153,6 @@ class Retriever:
     @classmethod
     def open(cls, index_dir: Path, model: str, backend: str = DEFAULT_BACKEND, threads: int | None = None) -> Retriever:
         """Load the model, then the index built with it."""
-        search_one_query_per_thread()
         encoder = load_encoder(model, backend, threads)
         return cls(open_index(index_dir, encoder.model_name, encoder.dimension, encoder.backend), encoder)
 
