@@ -31,6 +31,9 @@ def build_vector_index(vectors: np.ndarray, factory: str, params: dict[str, int]
     index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
     if "efConstruction" in params:
         faiss.downcast_index(index.index).hnsw.efConstruction = params["efConstruction"]
+        # HNSW construction is parallel; this thread may have searched before (the service's rebuild
+        # after an upload), and searching leaves OpenMP at one thread for it.
+        faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
     index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.arange(len(vectors), dtype=np.int64))
     return index
 

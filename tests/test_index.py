@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from indexer.build import build_index
 from indexer.embedding import Encoder
 from indexer.publish import version_dir
 from indexer.store import MANIFEST, Index, IndexCorrupt, IndexMismatch, IndexNotFound, open_index
+from indexer.vectors import build_vector_index, choose_index
 from tests.conftest import CORPUS, SEED_DOC
 
 
@@ -143,3 +145,21 @@ def test_searches_from_any_thread_run_single_threaded(index: Index) -> None:
     worker.start()
     worker.join()
     assert seen == [1]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one thread from all")
+def test_hnsw_build_uses_every_core_after_a_search_in_the_same_thread(index: Index) -> None:
+    """A rebuild in a thread that has served searches (the service after an upload) is not left single-threaded."""
+    seen: list[int] = []
+
+    def search_then_build() -> None:
+        index.search(index.chunk_vectors([0]), 1)
+        factory, params = choose_index(64, flat_max=0)
+        vectors = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+        built = build_vector_index(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), factory, params)
+        seen.extend([built.ntotal, faiss.omp_get_max_threads()])
+
+    worker = threading.Thread(target=search_then_build)
+    worker.start()
+    worker.join()
+    assert seen == [64, len(os.sched_getaffinity(0))]
