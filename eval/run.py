@@ -92,9 +92,10 @@ def evaluate(
     retriever: Retriever,
     questions: list[EvalQuestion],
     answer_k: int = 5,
-    settings: AnswerSettings = AnswerSettings(),
+    settings: AnswerSettings | None = None,
 ) -> EvalReport:
     """Score every question of an eval set against an opened retriever."""
+    settings = settings or AnswerSettings()
     results = [evaluate_question(retriever, question, answer_k, settings) for question in questions]
     return EvalReport(summarize(results), results, sections_of(results))
 

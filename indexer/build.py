@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -172,7 +172,7 @@ def describe_build(
     embedder: Embedder | None = None,
 ) -> Manifest:
     """The manifest for a build (file checksums are added when written)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     faiss_index, faiss_params = choose_index(len(contents.chunks))
     return Manifest(
         format_version=FORMAT_VERSION,

@@ -84,7 +84,7 @@ class QueryBatcher:
             self.observe(len(batch), [started - queued for _, _, queued in batch])
         try:
             vectors = self.encoder.encode([text for text, _, _ in batch], batch_size=len(batch))
-        except Exception as error:  # every waiting caller must hear about it, whatever it is
+        except Exception as error:  # noqa: BLE001 - every waiting caller must hear about it, whatever it is
             for _, future, _ in batch:
                 future.set_exception(error)
             return

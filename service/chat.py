@@ -17,7 +17,7 @@ NO_ANSWER_REPLY = (
 )
 NO_QUESTION_REPLY = "Ask me a question about the indexed inspection reports, and I'll answer in the inspector's own words."
 # Pronouns that need an earlier turn to make sense: "What did they do about it?"
-REFERRING_WORDS = frozenset("it its they them their these those he she his her".split())
+REFERRING_WORDS = frozenset(["it", "its", "they", "them", "their", "these", "those", "he", "she", "his", "her"])
 WORD = re.compile(r"[\w’']+")
 
 

@@ -8,7 +8,7 @@ import re
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import msgspec
 
@@ -78,7 +78,7 @@ class RequestLog:
         if self.log_level.lower() not in ("info", "debug"):
             return
         line = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "request_id": rid,
             "method": method,
             "route": route,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -111,8 +112,8 @@ def coverage_of(weights: dict[str, float], tokens: set[str]) -> float:
 
 def bigram_share(question_terms: Sequence[str], tokens: Sequence[str]) -> float:
     """Share of the question's adjacent term pairs that are adjacent in the sentence too."""
-    wanted = set(zip(question_terms, question_terms[1:]))
-    return len(wanted & set(zip(tokens, tokens[1:]))) / len(wanted) if wanted else 0.0
+    wanted = set(pairwise(question_terms))
+    return len(wanted & set(pairwise(tokens))) / len(wanted) if wanted else 0.0
 
 
 def match_spread(weights: dict[str, float], tokens: Sequence[str]) -> float:

@@ -5,7 +5,7 @@ The reports are fictional (Exampleshire is no real force) so no test depends on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import docx
@@ -26,7 +26,7 @@ def write_pdf(path: Path, pages: list[tuple[str, list[str]]] = PDF_PAGES, title:
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_author("HM Inspectorate of Exampleshire")
-    pdf.set_creation_date(datetime(2019, 5, 2, tzinfo=timezone.utc))
+    pdf.set_creation_date(datetime(2019, 5, 2, tzinfo=UTC))
     pdf.set_auto_page_break(False)
     for number, (heading, lines) in enumerate(pages, start=1):
         pdf.add_page()
@@ -74,7 +74,7 @@ def write_docx(path: Path) -> Path:
     document.core_properties.title = "Exampleshire leadership review"
     document.core_properties.author = "Exampleshire Inspectorate"
     document.core_properties.category = "Leadership review"
-    document.core_properties.created = datetime(2020, 11, 5, tzinfo=timezone.utc)
+    document.core_properties.created = datetime(2020, 11, 5, tzinfo=UTC)
     document.add_heading("Exampleshire leadership review", level=0)
     document.add_heading("Culture", level=1)
     document.add_paragraph("Staff told us that senior leaders listen to them and act on what they hear.")

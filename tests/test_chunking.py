@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from indexer.chunking import Span, chunk_spans, count_tokens, sentence_spans, split_long_sentence, token_encoding
@@ -59,9 +61,9 @@ def test_overlap_repeats_trailing_sentences() -> None:
     sentences = sentence_spans(TEXT)
     chunks = chunk_spans(TEXT, sentences, max_tokens=30, overlap_tokens=15)
     assert len(chunks) >= 2
-    assert any(b.first_sentence <= a.last_sentence for a, b in zip(chunks, chunks[1:]))
+    assert any(b.first_sentence <= a.last_sentence for a, b in pairwise(chunks))
     without = chunk_spans(TEXT, sentences, max_tokens=30, overlap_tokens=0)
-    assert all(b.first_sentence > a.last_sentence for a, b in zip(without, without[1:]))
+    assert all(b.first_sentence > a.last_sentence for a, b in pairwise(without))
 
 
 def test_a_long_sentence_is_cut_into_windows_that_fit() -> None:

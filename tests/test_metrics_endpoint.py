@@ -94,7 +94,7 @@ def test_reloads_uploads_and_builds_are_counted_with_their_outcome(index_dir: Pa
     with TestClient(create_app(Settings(index=root, corpus=corpus, api_key=KEY, reload_poll_seconds=0))) as app:
         before = app.get("/metrics", headers=auth).text
         assert app.post("/admin/reload", headers=auth).json()["reloaded"] is False
-        note = {"file": ("note.txt", "The force has improved its custody suites since the last inspection.\n".encode())}
+        note = {"file": ("note.txt", b"The force has improved its custody suites since the last inspection.\n")}
         assert app.post("/documents", files=note, headers=auth).status_code == 201
         assert app.post("/documents", files={"file": ("empty.txt", b"")}, headers=auth).status_code == 400
         after = app.get("/metrics", headers=auth).text

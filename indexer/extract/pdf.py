@@ -185,7 +185,7 @@ def extract(data: bytes) -> Extracted:
         pages = body_blocks(page_blocks(data))
         metadata = properties(data)
     # pdfminer raises many unrelated types on damaged files; any of them means "skip this file".
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         raise UnreadableDocument(f"unreadable PDF: {type(error).__name__}: {error}") from error
     text, starts, headings, furniture = assemble(pages)
     if not text.strip():
