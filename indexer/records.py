@@ -188,13 +188,6 @@ class RecordStore:
         pages, headings = self.layout(position)
         return list(page_numbers(pages, start, end)), list(section_path(headings, start))
 
-    def is_heading(self, doc_id: str, start: int, end: int) -> bool:
-        """Whether [start, end) of a document is exactly one of its headings."""
-        position = self.position(doc_id)
-        if position is None:
-            return False
-        return any(h.start == start and h.start + len(h.text) == end for h in self.layout(position)[1])
-
     def is_unquotable(self, doc_id: str, start: int, end: int) -> bool:
         """Whether [start, end) of a document lies within a heading or furniture span (a title, byline or
         repeated title line), or reads as the document's title: it names a topic and answers nothing."""
