@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -68,21 +69,25 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--max-upload-bytes", type=click.IntRange(1), help="Largest document upload; 413 beyond. [env IQA_MAX_UPLOAD_BYTES; default 20 MiB]")
 @click.option("--reload-poll-seconds", type=click.FloatRange(0), help="How often to look for a newly published index version, 0 for never. [env IQA_RELOAD_POLL_SECONDS; default 2]")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Also serve /metrics on this port without the API key, for a scraper. [env IQA_METRICS_PORT; default: off]")
-@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path), help="Where --workers share their figures; emptied at start. [env IQA_METRICS_DIR; default: a temp directory per port]")
+@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path), help="Where --workers share their figures; emptied at start. [env IQA_METRICS_DIR; default: a temp directory per port, removed at exit]")
 @click.option("--build-from", "build_corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
     settings = settings_from(options)
-    if settings.workers > 1:
-        shared_metrics_dir(settings)
-    if build_corpus is not None:
-        build_if_missing(build_corpus, settings)
-    check_index(settings)
+    directory = shared_metrics_dir(settings) if settings.workers > 1 else None
     try:
-        load_calibration(settings.calibration)
-    except CalibrationError as error:
-        raise click.ClickException(str(error)) from error
-    serve(settings)
+        if build_corpus is not None:
+            build_if_missing(build_corpus, settings)
+        check_index(settings)
+        try:
+            load_calibration(settings.calibration)
+        except CalibrationError as error:
+            raise click.ClickException(str(error)) from error
+        serve(settings)
+    finally:
+        # A directory we chose ourselves is ours to remove; an operator's is only emptied at start.
+        if directory is not None and settings.metrics_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def settings_from(options: dict[str, Any]) -> Settings:
