@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,7 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
     settings = settings_from(options)
+    check_port_free(settings.host, settings.port)
     directory = shared_metrics_dir(settings) if settings.workers > 1 else None
     try:
         if build_corpus is not None:
@@ -125,6 +127,18 @@ def serve(settings: Settings) -> None:
         "service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port,
         log_level=settings.log_level, access_log=False,
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before building or touching the metrics directory when another server holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror} (is another server running there?)") from error
 
 
 def check_index(settings: Settings) -> None:

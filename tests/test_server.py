@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from eval.bench import free_port
+from eval.bench import free_port, start_server
+from indexer.embedding import Encoder
 from tests.conftest import ROOT
 
 
@@ -41,3 +43,20 @@ def test_service_refuses_an_index_built_with_another_model(index_dir: Path) -> N
     )
     assert result.returncode != 0
     assert "was built with model" in result.stderr
+
+
+def test_a_second_server_on_a_busy_port_refuses_and_leaves_the_first_one_serving(index_dir: Path, encoder: Encoder, tmp_path: Path) -> None:
+    first, base = start_server(index_dir, encoder.model_name, env={"TMPDIR": str(tmp_path)}, extra=("--workers", "2"))
+    port = base.rsplit(":", 1)[1]
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "service", "--index", str(index_dir), "--model", encoder.model_name, "--port", port, "--workers", "2"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert any((tmp_path / f"inspection-qa-metrics-{port}").glob("*.db"))
+        assert httpx.post(f"{base}/ask", json={"question": "What did the inspector say about vetting?"}, timeout=30).status_code == 200
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
