@@ -47,6 +47,26 @@ def write_pdf(path: Path, pages: list[tuple[str, list[str]]] = PDF_PAGES, title:
     return path
 
 
+
+def write_tight_pdf(path: Path, heading: str, paragraphs: list[list[str]]) -> Path:
+    """A PDF whose heading sits close above its first paragraph, so pdfminer boxes them together."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", size=14)
+    pdf.set_xy(10, 60)
+    pdf.cell(0, 7, heading)
+    pdf.set_font("Helvetica", size=11)
+    top = 67.0
+    for lines in paragraphs:
+        for line in lines:
+            pdf.set_xy(10, top)
+            pdf.cell(0, 5.5, line)
+            top += 5.5
+        top += 8  # a paragraph gap
+    pdf.output(str(path))
+    return path
+
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><title>Exampleshire custody inspection</title>
 <meta name="force" content="Exampleshire Constabulary"><meta name="dc.date" content="2021-03-04">

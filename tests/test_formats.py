@@ -15,7 +15,8 @@ from indexer.store import open_index
 from service.answer import answer_question
 from service.chat import chat_reply
 from service.retrieval import Retriever
-from tests.generated import HEADER, write_docx, write_html, write_pdf
+from indexer.extract.pdf import extract
+from tests.generated import HEADER, write_docx, write_html, write_pdf, write_tight_pdf
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,14 @@ def test_pdf_text_drops_running_lines_and_rejoins_hyphenated_words(documents: di
     assert [pdf.text[start : start + 7] for start in pdf.pages] == ["Summary", "Vetting", "Custody"]
     assert [h.text for h in pdf.headings] == ["Summary", "Vetting", "Custody"]
     assert pdf.title == "Exampleshire PEEL 2019" and pdf.metadata["date"] == "2019-05-02"
+
+
+def test_pdf_heading_set_close_above_its_paragraph_stays_a_heading(tmp_path: Path) -> None:
+    first = ["The force does not comply with national vetting policy and has a backlog", "of renewals that puts the public at risk."]
+    second = ["Its counter-corruption unit cannot investigate all the intelligence", "it receives."]
+    pdf = extract(write_tight_pdf(tmp_path / "tight.pdf", "Vetting and counter-corruption", [first, second]).read_bytes())
+    assert pdf.text == "Vetting and counter-corruption\n\n" + " ".join(first) + "\n\n" + " ".join(second)
+    assert [(h.start, h.text) for h in pdf.headings] == [(0, "Vetting and counter-corruption")]
 
 
 def test_html_keeps_the_report_and_drops_navigation_banner_and_footer(documents: dict) -> None:

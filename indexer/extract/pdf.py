@@ -61,14 +61,37 @@ def page_blocks(data: bytes) -> list[list[Block]]:
         for element in layout:
             if not isinstance(element, LTTextContainer):
                 continue
-            lines = [line.get_text() for line in element if isinstance(line, LTTextLine)]
-            sizes = [char.size for line in element if isinstance(line, LTTextLine) for char in line if isinstance(char, LTChar)]
-            text = join_lines(lines)
-            if text:
-                in_margin = element.y0 > (1 - MARGIN) * layout.height or element.y1 < MARGIN * layout.height
-                blocks.append(Block(text, in_margin, statistics.fmean(sizes) if sizes else 0.0, len(lines)))
+            for run in size_runs([line for line in element if isinstance(line, LTTextLine)]):
+                text = join_lines([line.get_text() for line in run])
+                if not text:
+                    continue
+                y0, y1 = min(line.y0 for line in run), max(line.y1 for line in run)
+                in_margin = y0 > (1 - MARGIN) * layout.height or y1 < MARGIN * layout.height
+                sizes = [size for line in run for size in char_sizes(line)]
+                blocks.append(Block(text, in_margin, statistics.fmean(sizes) if sizes else 0.0, len(run)))
         pages.append(blocks)
     return pages
+
+
+def char_sizes(line: LTTextLine) -> list[float]:
+    """The font size of every character of a line."""
+    return [char.size for char in line if isinstance(char, LTChar)]
+
+
+def size_runs(lines: list[LTTextLine]) -> list[list[LTTextLine]]:
+    """A text box's lines split where the font size jumps: pdfminer boxes a heading set close above
+    its paragraph together with it, and the heading would open the paragraph's first sentence."""
+    runs: list[list[LTTextLine]] = []
+    previous = 0.0
+    for line in lines:
+        sizes = char_sizes(line)
+        size = statistics.fmean(sizes) if sizes else previous
+        if runs and not (previous and size and max(previous, size) >= HEADING_SIZE_RATIO * min(previous, size)):
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+        previous = size
+    return runs
 
 
 def signature(text: str) -> str:
