@@ -18,6 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.handlers import ASGIRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service import metrics
@@ -208,11 +209,20 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[limit.middleware] if (limit := rate_limit_config(settings)) else [],
         request_max_body_size=settings.max_body_bytes,
         exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=logging_config(settings.log_level),
     )
     # Outermost, around Litestar's own error handling and CORS: unknown paths and refusals get an id and a line too.
     log = RequestLog(settings.log_level, settings.log_questions)
     app.asgi_handler = RequestObserver(app.asgi_handler, log, lambda: served_version(app.state))
     return app
+
+
+def logging_config(log_level: str) -> LoggingConfig:
+    """Litestar's logging at the server's --log-level: its default root logger at INFO let libraries
+    (the MCP session manager) print INFO lines under --log-level warning."""
+    level = "DEBUG" if log_level.lower() == "trace" else log_level.upper()
+    handler = {"level": level, "handlers": ["queue_listener"], "propagate": False}
+    return LoggingConfig(root={"handlers": ["queue_listener"], "level": level}, loggers={"litestar": handler})
 
 
 def mcp_mount(endpoint: ASGIApp) -> ASGIRouteHandler:

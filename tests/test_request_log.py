@@ -91,6 +91,17 @@ def test_a_real_server_logs_each_request_with_its_id_and_the_question_when_asked
     assert chat_line["route"] == "/v1/chat/completions" and chat_line["question_chars"] == len(VETTING)
 
 
+def test_a_real_server_at_warning_prints_no_info_lines(index_dir: Path, encoder: Encoder, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, encoder.model_name, log_path=log)  # start_server asks for --log-level warning
+    try:
+        assert httpx.post(f"{base}/ask", json={"question": VETTING}, timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert [line for line in log.read_text().splitlines() if "INFO" in line] == []
+
+
 @pytest.mark.parametrize(("level", "written"), [("info", 1), ("INFO", 1), ("debug", 1), ("warning", 0), ("error", 0)])
 def test_request_lines_follow_the_log_level(level: str, written: int) -> None:
     from service.request_log import RequestLog, RequestNote
