@@ -211,6 +211,8 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=logging_config(settings.log_level),
     )
+    # Litestar resets its own logger to INFO (DEBUG in debug mode) while it configures logging.
+    app.logger.setLevel(settings.log_level.upper())
     # Outermost, around Litestar's own error handling and CORS: unknown paths and refusals get an id and a line too.
     log = RequestLog(settings.log_level, settings.log_questions)
     app.asgi_handler = RequestObserver(app.asgi_handler, log, lambda: served_version(app.state))
@@ -220,9 +222,7 @@ def create_app(settings: Settings) -> Litestar:
 def logging_config(log_level: str) -> LoggingConfig:
     """Litestar's logging at the server's --log-level: its default root logger at INFO let libraries
     (the MCP session manager) print INFO lines under --log-level warning."""
-    level = "DEBUG" if log_level.lower() == "trace" else log_level.upper()
-    handler = {"level": level, "handlers": ["queue_listener"], "propagate": False}
-    return LoggingConfig(root={"handlers": ["queue_listener"], "level": level}, loggers={"litestar": handler})
+    return LoggingConfig(root={"handlers": ["queue_listener"], "level": log_level.upper()})
 
 
 def mcp_mount(endpoint: ASGIApp) -> ASGIRouteHandler:

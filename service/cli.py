@@ -16,7 +16,7 @@ from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
 from service.retrieval import MAX_K, MODES
-from service.settings import Settings, settings_env
+from service.settings import LOG_LEVELS, Settings, settings_env
 
 # prometheus-client's switch to multi-process storage; see shared_metrics_dir.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -56,7 +56,7 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @index_options
 @click.option("--host", help="Interface to bind. [env IQA_HOST; default 127.0.0.1]")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on. [env IQA_PORT; default 8000]")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level; request lines are info. [env IQA_LOG_LEVEL]")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Server log level; request lines are info. [env IQA_LOG_LEVEL]")
 @click.option("--log-questions", is_flag=True, default=None, help="Put each question's text in its request log line. [env IQA_LOG_QUESTIONS; default: off]")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
 @click.option("--api-key", help="Require 'Authorization: Bearer KEY' on every endpoint but /health. Prefer the env var: flags show in `ps`. [env IQA_API_KEY]")
@@ -215,7 +215,7 @@ def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any)
 
 @click.command("mcp")
 @index_options
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning", show_default=True, help="Log level on stderr.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True, help="Log level on stderr.")
 def mcp_command(**options: Any) -> None:
     """Serve the index to an assistant as a Model Context Protocol server over stdin and stdout."""
     from service.mcp_server import run_stdio

@@ -81,6 +81,7 @@ def boolean(raw: str) -> bool:
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 PARSERS: dict[str, Callable[[str], Any]] = {
     "index": Path,
     "model": str,
@@ -89,7 +90,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "port": int,
     "calibration": Path,
     "abstain_below": float,
-    "log_level": str,
+    "log_level": lambda raw: one_of(raw.lower(), LOG_LEVELS),
     "workers": int,
     "max_batch": int,
     "answer_threads": int,

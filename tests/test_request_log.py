@@ -102,6 +102,20 @@ def test_a_real_server_at_warning_prints_no_info_lines(index_dir: Path, encoder:
     assert [line for line in log.read_text().splitlines() if "INFO" in line] == []
 
 
+def test_litestar_and_library_loggers_follow_the_server_level(index_dir: Path, encoder: Encoder) -> None:
+    from service.app import create_app
+    from service.settings import Settings
+
+    root = logging.getLogger()
+    before = root.level
+    try:
+        app = create_app(Settings(index=index_dir, model=encoder.model_name, log_level="error"))
+        assert app.logger.getEffectiveLevel() == logging.ERROR and root.level == logging.ERROR
+    finally:
+        root.setLevel(before)
+        logging.getLogger("litestar").setLevel(logging.INFO)
+
+
 @pytest.mark.parametrize(("level", "written"), [("info", 1), ("INFO", 1), ("debug", 1), ("warning", 0), ("error", 0)])
 def test_request_lines_follow_the_log_level(level: str, written: int) -> None:
     from service.request_log import RequestLog, RequestNote

@@ -20,6 +20,9 @@ def test_env_overrides_defaults_and_flags_override_env() -> None:
 def test_bad_env_value_names_the_variable() -> None:
     with pytest.raises(ValueError, match="IQA_PORT='eighty'"):
         Settings.from_env({"IQA_PORT": "eighty"})
+    with pytest.raises(ValueError, match="IQA_LOG_LEVEL='verbose'"):
+        Settings.from_env({"IQA_LOG_LEVEL": "verbose"})
+    assert Settings.from_env({"IQA_LOG_LEVEL": "WARNING"}).log_level == "warning"
 
 
 def test_cors_origins_and_api_key_come_from_env_and_flags() -> None:
