@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -70,7 +71,7 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--max-upload-bytes", type=click.IntRange(1), help="Largest document upload; 413 beyond. [env IQA_MAX_UPLOAD_BYTES; default 20 MiB]")
 @click.option("--reload-poll-seconds", type=click.FloatRange(0), help="How often to look for a newly published index version, 0 for never. [env IQA_RELOAD_POLL_SECONDS; default 2]")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Also serve /metrics on this port without the API key, for a scraper. [env IQA_METRICS_PORT; default: off]")
-@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path), help="Where --workers share their figures; emptied at start. [env IQA_METRICS_DIR; default: a temp directory per port, removed at exit]")
+@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path), help="Where --workers share their figures; emptied at start. [env IQA_METRICS_DIR; default: a new temp directory, removed at exit]")
 @click.option("--build-from", "build_corpus", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Build the index from this corpus first if --index holds none.")
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
@@ -103,11 +104,15 @@ def settings_from(options: dict[str, Any]) -> Settings:
 def shared_metrics_dir(settings: Settings) -> Path:
     """An empty directory for the workers' figures, exported to them. Set before anything in this process
     imports prometheus-client, which chooses its storage on import, so a startup build is counted too."""
-    directory = settings.metrics_dir or Path(tempfile.gettempdir()) / f"inspection-qa-metrics-{settings.port}"
-    directory.mkdir(parents=True, exist_ok=True)
-    # Only the client's own files: the directory may be one the operator chose.
-    for stale in directory.glob("*.db"):
-        stale.unlink()
+    if settings.metrics_dir is None:
+        # A fresh one per server: two servers never share figures, and removing it at exit is safe.
+        directory = Path(tempfile.mkdtemp(prefix=f"inspection-qa-metrics-{settings.port}-"))
+    else:
+        directory = settings.metrics_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        # Only the client's own files: the directory may be one the operator chose.
+        for stale in directory.glob("*.db"):
+            stale.unlink()
     os.environ[MULTIPROCESS_ENV] = str(directory)
     return directory
 
@@ -138,7 +143,8 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror} (is another server running there?)") from error
+            hint = " (is another server running there?)" if error.errno == errno.EADDRINUSE else ""
+            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from error
 
 
 def check_index(settings: Settings) -> None:

@@ -54,8 +54,8 @@ def test_a_second_server_on_a_busy_port_refuses_and_leaves_the_first_one_serving
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "TMPDIR": str(tmp_path)},
         )
         assert second.returncode != 0
-        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
-        assert any((tmp_path / f"inspection-qa-metrics-{port}").glob("*.db"))
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use (is another server running there?)" in second.stderr
+        assert [any(directory.glob("*.db")) for directory in tmp_path.glob("inspection-qa-metrics-*")] == [True]
         assert httpx.post(f"{base}/ask", json={"question": "What did the inspector say about vetting?"}, timeout=30).status_code == 200
     finally:
         first.terminate()
