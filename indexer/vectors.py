@@ -15,6 +15,9 @@ FLAT_MAX_VECTORS = 25_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
+# OpenMP's thread count for this process as started (OMP_NUM_THREADS, else the cores it may use),
+# read before any search lowers it for the importing thread.
+BUILD_THREADS = faiss.omp_get_max_threads()
 
 
 def choose_index(count: int, flat_max: int = FLAT_MAX_VECTORS) -> tuple[str, dict[str, int]]:
@@ -33,7 +36,7 @@ def build_vector_index(vectors: np.ndarray, factory: str, params: dict[str, int]
         faiss.downcast_index(index.index).hnsw.efConstruction = params["efConstruction"]
         # HNSW construction is parallel; this thread may have searched before (the service's rebuild
         # after an upload), and searching leaves OpenMP at one thread for it.
-        faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+        faiss.omp_set_num_threads(BUILD_THREADS)
     index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.arange(len(vectors), dtype=np.int64))
     return index
 

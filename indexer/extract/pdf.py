@@ -78,20 +78,28 @@ def char_sizes(line: LTTextLine) -> list[float]:
     return [char.size for char in line if isinstance(char, LTChar)]
 
 
+def line_size(line: LTTextLine) -> float:
+    """The size most of a line is set in (a superscript or a small-caps word does not move it)."""
+    sizes = Counter(round(size, 1) for size in char_sizes(line))
+    return sizes.most_common(1)[0][0] if sizes else 0.0
+
+
 def size_runs(lines: list[LTTextLine]) -> list[list[LTTextLine]]:
-    """A text box's lines split where the font size jumps: pdfminer boxes a heading set close above
-    its paragraph together with it, and the heading would open the paragraph's first sentence."""
-    runs: list[list[LTTextLine]] = []
-    previous = 0.0
-    for line in lines:
-        sizes = char_sizes(line)
-        size = statistics.fmean(sizes) if sizes else previous
-        if runs and not (previous and size and max(previous, size) >= HEADING_SIZE_RATIO * min(previous, size)):
-            runs[-1].append(line)
-        else:
-            runs.append([line])
-        previous = size
-    return runs
+    """A text box's lines, with a heading that opens it split off: pdfminer boxes a heading set close
+    above its paragraph together with it, and the heading would open the paragraph's first sentence.
+    Only one or two leading lines set clearly larger than the next, shaped like a heading, are split."""
+    for cut in (1, 2):
+        if len(lines) <= cut:
+            break
+        head, body = line_size(lines[cut - 1]), line_size(lines[cut])
+        if body and head >= HEADING_SIZE_RATIO * body:
+            text = join_lines([line.get_text() for line in lines[:cut]])
+            if is_heading_shape(Block(text, False, head, cut)):
+                return [lines[:cut], lines[cut:]]
+            break
+        if cut == 1 and head != body:
+            break  # a heading's lines share one size
+    return [lines]
 
 
 def signature(text: str) -> str:
