@@ -81,11 +81,7 @@ def main(build_corpus: Path | None, **options: object) -> None:
     try:
         if build_corpus is not None:
             build_if_missing(build_corpus, settings)
-        check_index(settings)
-        try:
-            load_calibration(settings.calibration)
-        except CalibrationError as error:
-            raise click.ClickException(str(error)) from error
+        check_servable(settings)
         serve(settings)
     finally:
         # A directory we chose ourselves is ours to remove; an operator's is only emptied at start.
@@ -145,6 +141,15 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as error:
             hint = " (is another server running there?)" if error.errno == errno.EADDRINUSE else ""
             raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from error
+
+
+def check_servable(settings: Settings) -> None:
+    """The index and the calibration file, checked before serving either."""
+    check_index(settings)
+    try:
+        load_calibration(settings.calibration)
+    except CalibrationError as error:
+        raise click.ClickException(str(error)) from error
 
 
 def check_index(settings: Settings) -> None:
@@ -210,8 +215,7 @@ def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any)
 
     try:
         settings = settings_from(options)
-        check_index(settings)
-        load_calibration(settings.calibration)
+        check_servable(settings)
         answer = answer_once(settings, question, k, mode)
     except (click.ClickException, InvalidRequest, CalibrationError) as error:
         raise BadInput(error.message if isinstance(error, click.ClickException) else str(error)) from error
@@ -227,11 +231,7 @@ def mcp_command(**options: Any) -> None:
     from service.mcp_server import run_stdio
 
     settings = settings_from(options)
-    check_index(settings)
-    try:
-        load_calibration(settings.calibration)
-    except CalibrationError as error:
-        raise click.ClickException(str(error)) from error
+    check_servable(settings)
     run_stdio(settings)
 
 
