@@ -88,17 +88,13 @@ def size_runs(lines: list[LTTextLine]) -> list[list[LTTextLine]]:
     """A text box's lines, with a heading that opens it split off: pdfminer boxes a heading set close
     above its paragraph together with it, and the heading would open the paragraph's first sentence.
     Only one or two leading lines set clearly larger than the next, shaped like a heading, are split."""
+    sizes = [line_size(line) for line in lines[:3]]
     for cut in (1, 2):
-        if len(lines) <= cut:
-            break
-        head, body = line_size(lines[cut - 1]), line_size(lines[cut])
-        if body and head >= HEADING_SIZE_RATIO * body:
+        # The heading's lines share one size, clearly larger than the paragraph's first line.
+        if len(sizes) > cut and sizes[cut] and len(set(sizes[:cut])) == 1 and sizes[0] >= HEADING_SIZE_RATIO * sizes[cut]:
             text = join_lines([line.get_text() for line in lines[:cut]])
-            if is_heading_shape(Block(text, False, head, cut)):
+            if is_heading_shape(Block(text, False, sizes[0], cut)):
                 return [lines[:cut], lines[cut:]]
-            break
-        if cut == 1 and head != body:
-            break  # a heading's lines share one size
     return [lines]
 
 
