@@ -47,7 +47,6 @@ def write_pdf(path: Path, pages: list[tuple[str, list[str]]] = PDF_PAGES, title:
     return path
 
 
-
 def write_tight_pdf(path: Path, heading: str, paragraphs: list[list[str]]) -> Path:
     """A PDF whose heading sits close above its first paragraph, so pdfminer boxes them together."""
     pdf = FPDF(format="A4")
@@ -66,6 +65,7 @@ def write_tight_pdf(path: Path, heading: str, paragraphs: list[list[str]]) -> Pa
         top += 8  # a paragraph gap
     pdf.output(str(path))
     return path
+
 
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><title>Exampleshire custody inspection</title>

@@ -10,12 +10,12 @@ import pytest
 
 from indexer.build import build_index
 from indexer.embedding import Encoder
+from indexer.extract.pdf import extract
 from indexer.loading import load_corpus
 from indexer.store import open_index
 from service.answer import answer_question
 from service.chat import chat_reply
 from service.retrieval import Retriever
-from indexer.extract.pdf import extract
 from tests.generated import HEADER, write_docx, write_html, write_pdf, write_tight_pdf
 
 

@@ -106,14 +106,14 @@ def test_litestar_and_library_loggers_follow_the_server_level(index_dir: Path, e
     from service.app import create_app
     from service.settings import Settings
 
-    root = logging.getLogger()
-    before = root.level
+    root, litestar = logging.getLogger(), logging.getLogger("litestar")
+    before = root.level, litestar.level
     try:
         app = create_app(Settings(index=index_dir, model=encoder.model_name, log_level="error"))
         assert app.logger.getEffectiveLevel() == logging.ERROR and root.level == logging.ERROR
     finally:
-        root.setLevel(before)
-        logging.getLogger("litestar").setLevel(logging.INFO)
+        root.setLevel(before[0])
+        litestar.setLevel(before[1])
 
 
 @pytest.mark.parametrize(("level", "written"), [("info", 1), ("INFO", 1), ("debug", 1), ("warning", 0), ("error", 0)])
