@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from functools import partial
@@ -22,8 +20,9 @@ from indexer.embedding import Encoder
 from indexer.failpoints import failpoint
 from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, published_manifest, reusable, reusable_pieces
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
+from indexer.lifetime import worker_pool
 from indexer.loading import MAX_FILE_BYTES, load_corpus
-from indexer.publish import DEFAULT_KEEP
+from indexer.publish import DEFAULT_KEEP, remove_leftovers
 from indexer.structure import boundary_sentences, numbered_paragraph_starts
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
 from indexer.types import Chunk, Document, Sentence, Skipped
@@ -67,6 +66,8 @@ class BuildReport:
     # What split and embedded the documents ("local" or "ray") and with how many encoder workers.
     engine: str = "local"
     workers: int = 1
+    # What killed builds had left in the index root, removed before this one started.
+    cleaned: list[str] = field(default_factory=list)
 
     @property
     def chunks_per_second(self) -> float:
@@ -121,8 +122,7 @@ def all_document_spans(documents: list[Document], settings: BuildSettings, progr
     if workers < 2 or len(documents) < PARALLEL_MIN_DOCUMENTS:
         yield from bar(map(task, documents))
         return
-    # Sentence splitting is pure Python; spawned (not forked) workers keep model threads out of it.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(workers) as pool:
         yield from bar(pool.map(task, documents, chunksize=64))
 
 
@@ -134,6 +134,7 @@ def split_documents(
     chunks: list[Chunk] = []
     # The spans come first in zip so the progress bar sees its iterator end and shows 100%.
     for (spans, chunk_list), document in zip(all_document_spans(documents, settings, progress), documents):
+        failpoint("chunking")
         text, first_id = document.text, len(sentences)
         sentences.extend(
             Sentence(first_id + i, document.doc_id, s.start, s.end, text[s.start : s.end]) for i, s in enumerate(spans)
@@ -244,6 +245,7 @@ def build_from_documents(
     embedder = embedder or LocalEmbedder(encoder, settings, batch_size, progress)
     started = time.perf_counter() if started is None else started
     skipped = skipped or []
+    cleaned = remove_leftovers(out_dir)
     previous = published_manifest(out_dir) if incremental else None
     changes = compare(documents, previous.documents if previous else {})
     unchanged = changes.unchanged if previous and reusable(previous, build_fingerprint(encoder, settings)) else []
@@ -271,6 +273,7 @@ def build_from_documents(
         publish_seconds=publish_seconds,
         engine=embedder.engine,
         workers=embedder.workers,
+        cleaned=cleaned,
     )
 
 

@@ -88,6 +88,8 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
         f"{len(changes.unchanged)} unchanged ({report.reused} reused without re-embedding)"
     )
     click.echo(f"  skipped:   {len(report.skipped)}")
+    if report.cleaned:
+        click.echo(f"  cleaned:   {len(report.cleaned)} left by an interrupted build: {', '.join(report.cleaned)}")
     if report.engine != "local":
         click.echo(f"  built on:  {report.engine}, {report.workers} encoder worker(s)")
     for skipped in report.skipped:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from indexer.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
+from indexer.failpoints import failpoint
 from indexer.furniture import document_furniture
 from indexer.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
 from indexer.types import Document, Skipped
@@ -156,6 +157,7 @@ def load_corpus(corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[list
     documents: list[Document] = []
     skipped = list(plan.skipped)
     for path in plan.candidates:
+        failpoint("extraction")
         loaded = load_candidate(path, corpus_dir, max_bytes, plan.listed.get(path.relative_to(corpus_dir).as_posix()))
         (documents if isinstance(loaded, Document) else skipped).append(loaded)
     warn_unlisted(plan, documents, skipped)

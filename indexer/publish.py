@@ -5,26 +5,33 @@ Layout of an index root:
     CURRENT                   the published version's name (replaced atomically, never edited)
     versions/<version>/       complete, verified, immutable index directories
     versions/.<name>.partial-<pid>/   a build in progress (or one that was killed)
+    versions/.<name>.removing-<pid>/  an old version being deleted
+    .CURRENT.<pid>            a pointer being written (or left by a build killed while writing it)
 
 A reader resolves CURRENT once and then only ever sees complete files; a killed build leaves at
-most a partial directory, which the next build removes.
+most a partial directory and a pointer temporary, which the next build removes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer.failpoints import failpoint
+from indexer.lifetime import process_alive
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
 DEFAULT_KEEP = 3
 VERSION_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
-PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial-(?P<pid>\d+)$")
+PARTIAL = re.compile(r"^\.(?P<name>.+)\.(partial|removing)-(?P<pid>\d+)$")
+POINTER_TEMPORARY = re.compile(rf"^\.{POINTER}\.(?P<pid>\d+)$")
 
 
 class PublishError(Exception):
@@ -63,8 +70,8 @@ def list_versions(root: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir() and VERSION_NAME.match(p.name) and (p / MANIFEST).is_file())
 
 
-def staging_dir(root: Path, version: str) -> Path:
-    """A fresh directory for a build in progress, after clearing what killed builds left."""
+def check_writable(root: Path) -> None:
+    """Refuse a root that holds something other than versioned indexes."""
     if is_legacy(root):
         raise PublishError(
             f"{root} holds an index in the old single-directory layout; build into a new directory "
@@ -72,33 +79,75 @@ def staging_dir(root: Path, version: str) -> Path:
         )
     if root.exists() and not (root / VERSIONS).is_dir() and any(root.iterdir()):
         raise PublishError(f"{root} exists and is not an index root; refusing to write into it")
+
+
+@contextmanager
+def staging_dir(root: Path, version: str) -> Iterator[Path]:
+    """A fresh directory for a build in progress, locked while it lasts and removed unless published."""
+    check_writable(root)
     remove_leftovers(root)
     staging = root / VERSIONS / f".{version}.partial-{os.getpid()}"
     staging.mkdir(parents=True)
-    return staging
+    # The lock tells a build in another PID namespace (a container sharing the root) that this one is alive.
+    descriptor = os.open(staging, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        os.close(descriptor)
 
 
 def remove_leftovers(root: Path) -> list[str]:
-    """Delete partial directories of builds that are no longer running; their names."""
+    """Delete what killed builds left under root; their paths relative to root.
+
+    That is partial (or half-removed) version directories, pointer temporaries, and the version a
+    pointer temporary names when the build died before publishing it.
+    """
     removed = []
-    directory = root / VERSIONS
-    for path in directory.iterdir() if directory.is_dir() else ():
-        match = PARTIAL.match(path.name)
-        if match and not process_alive(int(match["pid"])):
+    try:
+        published = published_version(root)
+    except PublishError:
+        published = None
+    for path, pid in leftover_candidates(root):
+        if (pid != os.getpid() and process_alive(pid)) or locked_by_another(path):
+            continue
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
+        else:
+            unpublished = path.read_text(encoding="utf-8").strip()
+            orphan = root / VERSIONS / unpublished
+            if VERSION_NAME.match(unpublished) and unpublished != published and orphan.is_dir():
+                removed.append(remove_version(root, unpublished, pid))
+            path.unlink(missing_ok=True)
+        removed.append(path.relative_to(root).as_posix())
     return removed
 
 
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
+def leftover_candidates(root: Path) -> Iterator[tuple[Path, int]]:
+    """Partial version directories and pointer temporaries under root, with the pid that made each."""
+    directory = root / VERSIONS
+    for path in sorted(directory.iterdir()) if directory.is_dir() else ():
+        if match := PARTIAL.match(path.name):
+            yield path, int(match["pid"])
+    for path in sorted(root.glob(f".{POINTER}.*")) if root.is_dir() else ():
+        if match := POINTER_TEMPORARY.match(path.name):
+            yield path, int(match["pid"])
+
+
+def locked_by_another(path: Path) -> bool:
+    """Whether a running build holds the lock on a staging directory."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(descriptor)
 
 
 def fsync_tree(directory: Path) -> None:
@@ -124,10 +173,13 @@ def publish(root: Path, staging: Path, version: str, keep: int = DEFAULT_KEEP) -
     if final.exists():
         # Never overwrite a version a service may be reading, nor trust one we did not just verify.
         raise PublishError(f"version {version} already exists under {root / VERSIONS}")
+    # The pointer is written before the version is moved in, so a build killed between the two leaves
+    # a temporary naming the version it never published, and the next build removes both.
+    temporary = pointer_temporary(root, version)
     os.replace(staging, final)
     fsync_path(root / VERSIONS)
     failpoint("before-publish")
-    point_to(root, version)
+    swap_pointer(root, temporary)
     prune(root, keep)
     return final
 
@@ -136,9 +188,19 @@ def point_to(root: Path, version: str) -> None:
     """Atomically replace CURRENT with a pointer to version."""
     if version not in list_versions(root):
         raise PublishError(f"no complete version {version!r} under {root / VERSIONS}")
+    swap_pointer(root, pointer_temporary(root, version))
+
+
+def pointer_temporary(root: Path, version: str) -> Path:
+    """A new pointer to version, written and flushed beside CURRENT but not yet in its place."""
     temporary = root / f".{POINTER}.{os.getpid()}"
     temporary.write_text(version + "\n", encoding="utf-8")
     fsync_path(temporary)
+    return temporary
+
+
+def swap_pointer(root: Path, temporary: Path) -> None:
+    """Atomically make a pointer temporary the published CURRENT."""
     os.replace(temporary, root / POINTER)
     fsync_path(root)
 
@@ -163,5 +225,13 @@ def prune(root: Path, keep: int) -> list[str]:
     current = published_version(root)
     doomed = [name for name in list_versions(root)[:-keep] if name != current]
     for name in doomed:
-        shutil.rmtree(root / VERSIONS / name, ignore_errors=True)
+        remove_version(root, name, os.getpid())
     return doomed
+
+
+def remove_version(root: Path, name: str, pid: int) -> str:
+    """Delete a version directory, first renamed out of the list so a kill midway leaves no half version."""
+    removing = root / VERSIONS / f".{name}.removing-{pid}"
+    os.replace(root / VERSIONS / name, removing)
+    shutil.rmtree(removing, ignore_errors=True)
+    return f"{VERSIONS}/{name}"

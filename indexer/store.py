@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from indexer.failpoints import failpoint
 from indexer.lexical import LexicalIndex
-from indexer.publish import DEFAULT_KEEP, PublishError, publish, staging_dir, version_dir
+from indexer.publish import DEFAULT_KEEP, PublishError, check_writable, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
 from indexer.types import Chunk, Document, Sentence
 from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
@@ -106,18 +105,17 @@ def file_sha256(path: Path) -> str:
 def write_index(root: Path, contents: IndexContents, manifest: Manifest, keep: int = DEFAULT_KEEP) -> Manifest:
     """Write a new version under root, verify it, then publish it with an atomic pointer swap."""
     try:
-        staging = staging_dir(root, manifest.version)
+        check_writable(root)
     except PublishError as error:
         raise IndexCorrupt(str(error)) from error
-    staging.chmod(0o755)
     try:
-        manifest = write_files(staging, contents, manifest)
-        verify_version(staging)
-        publish(root, staging, manifest.version, keep)
+        with staging_dir(root, manifest.version) as staging:
+            staging.chmod(0o755)
+            manifest = write_files(staging, contents, manifest)
+            verify_version(staging)
+            publish(root, staging, manifest.version, keep)
     except PublishError as error:
         raise IndexStoreError(str(error)) from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 

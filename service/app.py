@@ -21,6 +21,7 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from indexer.lifetime import die_with_supervisor
 from service import metrics
 from service.access import api_key_guard, cors_config, rate_limit_config
 from service.admin import document_routes, follow_published, reload_index
@@ -261,4 +262,6 @@ def served_version(state: State) -> str | None:
 
 def app_from_env() -> Litestar:
     """The app for server workers, configured by IQA_* variables (uvicorn --factory)."""
+    # uvicorn's workers outlive a supervisor killed with SIGKILL unless told to follow it.
+    die_with_supervisor()
     return create_app(Settings.from_env())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
+from indexer.lifetime import SUPERVISOR_ENV, process_alive
 from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
 from service.retrieval import MAX_K, MODES
@@ -21,6 +23,9 @@ from service.settings import LOG_LEVELS, Settings, settings_env
 
 # prometheus-client's switch to multi-process storage; see shared_metrics_dir.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The default one is named for the port and the server's pid, so a later start can tell an orphan.
+METRICS_DIR_PREFIX = "inspection-qa-metrics-"
+METRICS_DIR_NAME = re.compile(rf"^{METRICS_DIR_PREFIX}\d+-(?P<pid>\d+)-")
 
 
 class ServeByDefault(click.Group):
@@ -102,7 +107,8 @@ def shared_metrics_dir(settings: Settings) -> Path:
     imports prometheus-client, which chooses its storage on import, so a startup build is counted too."""
     if settings.metrics_dir is None:
         # A fresh one per server: two servers never share figures, and removing it at exit is safe.
-        directory = Path(tempfile.mkdtemp(prefix=f"inspection-qa-metrics-{settings.port}-"))
+        remove_orphaned_metrics_dirs()
+        directory = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{settings.port}-{os.getpid()}-"))
     else:
         directory = settings.metrics_dir
         directory.mkdir(parents=True, exist_ok=True)
@@ -111,6 +117,17 @@ def shared_metrics_dir(settings: Settings) -> Path:
             stale.unlink()
     os.environ[MULTIPROCESS_ENV] = str(directory)
     return directory
+
+
+def remove_orphaned_metrics_dirs() -> list[Path]:
+    """Remove the default metrics directories of servers that were killed before they could; their paths."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*"):
+        match = METRICS_DIR_NAME.match(path.name)
+        if match and path.is_dir() and not process_alive(int(match["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def serve(settings: Settings) -> None:
@@ -124,6 +141,7 @@ def serve(settings: Settings) -> None:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
         return
     os.environ.update(settings_env(settings))
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
     uvicorn.run(
         "service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port,
         log_level=settings.log_level, access_log=False,

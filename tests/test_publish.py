@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
-from indexer.publish import list_versions, published_version, version_dir
+from indexer.publish import list_versions, published_version, remove_leftovers, version_dir
 from indexer.store import open_index
 from service.answer import answer_question
 from service.retrieval import Retriever
@@ -87,3 +89,51 @@ def test_a_corrupted_published_version_is_refused_with_a_way_out(encoder: Encode
     # The rebuild that mends it must not trip over it.
     report = build_index(CORPUS, root, encoder)
     assert report.reused == 0 and open_index(root).manifest.version == report.version
+
+
+def test_leftovers_are_removed_unless_a_running_build_holds_them(encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    published = build_index(CORPUS, root, encoder).version
+    versions = root / "versions"
+    # A build killed in a container that gave this process its pid: only our own partial could carry it.
+    own = versions / f".20990101T000000000000Z-deadbeef.partial-{os.getpid()}"
+    # A build in another PID namespace: its pid means nothing here (a finished process's), its lock does.
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    held = versions / f".20990101T000000000001Z-deadbeef.partial-{int(finished.stdout)}"
+    for directory in (own, held):
+        directory.mkdir()
+    (root / f".CURRENT.{os.getpid()}").write_text(published + "\n", encoding="utf-8")
+    holder = os.open(held, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        removed = remove_leftovers(root)
+        # The pointer temporary named the published version, which stays.
+        assert removed == [f"versions/{own.name}", f".CURRENT.{os.getpid()}"] and held.is_dir()
+        assert list_versions(root) == [published]
+    finally:
+        os.close(holder)
+    assert remove_leftovers(root) == [f"versions/{held.name}"]
+
+
+def test_a_process_whose_parent_dies_ends_even_without_the_kernel_signal(tmp_path: Path) -> None:
+    # The watching thread is what other platforms rely on; here it runs alone, with no prctl.
+    # The parent passes its pid: read in the child, getppid() could already be init's.
+    grandchild = "import sys; from indexer.lifetime import watch_parent; watch_parent(int(sys.argv[1]))"
+    parent = (
+        "import os, subprocess, sys; "
+        f"print(subprocess.Popen([sys.executable, '-c', {grandchild!r}, str(os.getpid())], stdout=subprocess.DEVNULL).pid, flush=True)"
+    )
+    started = subprocess.run([sys.executable, "-c", parent], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    orphan = int(started.stdout)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process_running(orphan):
+        time.sleep(0.1)
+    assert not process_running(orphan)
+
+
+def process_running(pid: int) -> bool:
+    """Whether pid is a live process (not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
