@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from eval.metrics import auroc, calibration_bins, expected_calibration_error
 from eval.squad import Paragraph, Squad, UniqueQuestion, in_half, unique_questions
+
+
+# The name of the left-out-articles set begins with this.
+LEFT_OUT = "left-out"
 
 
 def left_out(article: int) -> bool:
@@ -35,71 +37,109 @@ def left_out_questions(squad: Squad, half: str) -> list[UniqueQuestion]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One question asked with abstention on: whether it could be answered, was answered right, abstained, how sure."""
+    """One question asked through the service: could it be answered, was its first evidence right, the verdict
+    and the two probabilities behind it."""
 
     answerable: bool
     correct: bool
-    abstained: bool
+    verdict: str
     confidence: float
+    coverage: float
+
+    @property
+    def abstained(self) -> bool:
+        """Verdict "none": nothing presented as an answer."""
+        return self.verdict == "none"
+
+
+def share(outcomes: list[Outcome], verdict: str) -> float:
+    """The share of outcomes with this verdict (0 when there are none)."""
+    return sum(o.verdict == verdict for o in outcomes) / len(outcomes) if outcomes else 0.0
+
+
+def coverage_summary(outcomes: list[Outcome]) -> dict[str, float]:
+    """The coverage score against answerability: AUROC, ECE, and the verdicts of left-out and right-answered questions."""
+    unanswerable = [o for o in outcomes if not o.answerable]
+    right = [o for o in outcomes if o.correct]
+    scores, labels = [o.coverage for o in outcomes], [o.answerable for o in outcomes]
+    return {
+        "coverage_auroc": auroc(scores, labels) if unanswerable and len(unanswerable) < len(outcomes) else float("nan"),
+        "coverage_ece": expected_calibration_error(scores, labels),
+        "unanswerable_none": share(unanswerable, "none"),
+        "right_none": share(right, "none"),
+        "right_answer": share(right, "answer"),
+    }
+
+
+def answer_summary(outcomes: list[Outcome]) -> dict[str, float]:
+    """The answer probability against 'the first evidence is right': AUROC and ECE."""
+    scores, labels = [o.confidence for o in outcomes], [o.correct for o in outcomes]
+    return {
+        "answer_auroc": auroc(scores, labels) if any(labels) and not all(labels) else float("nan"),
+        "answer_ece": expected_calibration_error(scores, labels),
+    }
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, float]:
-    """AUROC (answered right vs unanswerable), ECE, and abstention precision and recall at the threshold."""
-    ranked = [o for o in outcomes if o.correct or not o.answerable]
+    """Counts, the verdicts of unanswerable questions, and both scores' discrimination and calibration."""
     unanswerable = [o for o in outcomes if not o.answerable]
-    right = [o for o in outcomes if o.correct]
-    abstained = [o for o in outcomes if o.abstained]
     return {
         "questions": float(len(outcomes)),
         "unanswerable": float(len(unanswerable)),
-        "answered_right_with_abstention_off": float(len(right)),
-        "auroc": auroc([o.confidence for o in ranked], [o.correct for o in ranked]) if right and unanswerable else float("nan"),
-        "ece": expected_calibration_error([o.confidence for o in outcomes], [o.correct for o in outcomes]),
-        "abstain_precision": sum(not o.answerable for o in abstained) / len(abstained) if abstained else 0.0,
-        "abstain_recall": sum(o.abstained for o in unanswerable) / len(unanswerable) if unanswerable else 0.0,
-        "right_answers_kept": sum(not o.abstained for o in right) / len(right) if right else 0.0,
-        "answered": sum(not o.abstained for o in outcomes) / len(outcomes) if outcomes else 0.0,
+        "answered_right_with_abstention_off": float(sum(o.correct for o in outcomes)),
+        "unanswerable_answer": share(unanswerable, "answer"),
+        "unanswerable_uncertain": share(unanswerable, "uncertain"),
+        **coverage_summary(outcomes),
+        **answer_summary(outcomes),
     }
+
+
+def covered(kinds: dict[str, list[Outcome]]) -> list[Outcome]:
+    """The questions the answer score is judged on: those of indexes that cover them (left-out articles' dropped)."""
+    return [o for name, outcomes in kinds.items() for o in outcomes if o.answerable or not name.startswith(LEFT_OUT)]
 
 
 def outcomes_of(run, questions: list[UniqueQuestion]) -> list[Outcome]:
     """Outcomes from an eval.reqa.ServiceRun; correct means the first ranked sentence is gold."""
     return [
-        Outcome(bool(q.gold), rank == 1, abstained, confidence)
-        for q, rank, abstained, confidence in zip(questions, run.ranks, run.abstained, run.confidence)
+        Outcome(bool(q.gold), rank == 1, verdict, confidence, coverage)
+        for q, rank, verdict, confidence, coverage in zip(questions, run.ranks, run.verdicts, run.confidence, run.coverage)
     ]
 
 
 def reliability_diagram(kinds: dict[str, list[Outcome]], out: Path) -> None:
-    """A PNG of accuracy against confidence per bin, one line per kind of unanswerable, with the diagonal."""
+    """A PNG of two panels, each with the diagonal: coverage against answerability on the left-out set, and
+    the answer probability against 'first evidence right' on every covered question, one line per set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(5, 5))
-    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 5))
+    left_out = next((outcomes for name, outcomes in kinds.items() if name.startswith(LEFT_OUT)), [])
+    reliability_panel(left, {"left-out articles (v1.1)": ([o.coverage for o in left_out], [o.answerable for o in left_out])}, "coverage", "share answerable")
+    answer_lines = {"every covered question": ([o.confidence for o in covered(kinds)], [o.correct for o in covered(kinds)])}
     for name, outcomes in kinds.items():
-        bins = calibration_bins([o.confidence for o in outcomes], [o.correct for o in outcomes])
-        axes.plot([b[0] for b in bins], [b[1] for b in bins], marker="o", label=f"{name} (ECE {expected_calibration_error([o.confidence for o in outcomes], [o.correct for o in outcomes]):.3f})")
-    axes.set_xlabel("confidence")
-    axes.set_ylabel("share answered right (first evidence is gold)")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.legend(loc="upper left", fontsize=8)
+        kept = [o for o in outcomes if o.answerable or not name.startswith(LEFT_OUT)]
+        label = "answerable v1.1 (left-out index)" if name.startswith(LEFT_OUT) else name
+        answer_lines[label] = ([o.confidence for o in kept], [o.correct for o in kept])
+    reliability_panel(right, answer_lines, "answer probability (confidence)", "share answered right (first evidence is gold)")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
 
 
-def threshold_sweep(outcomes: list[Outcome], thresholds: np.ndarray) -> list[tuple[float, float, float]]:
-    """(threshold, share of unanswerable abstained, share of right answers kept) at each threshold."""
-    unanswerable = [o.confidence for o in outcomes if not o.answerable]
-    right = [o.confidence for o in outcomes if o.correct]
-    return [
-        (float(t), float(np.mean([c < t for c in unanswerable])) if unanswerable else 0.0, float(np.mean([c >= t for c in right])) if right else 0.0)
-        for t in thresholds
-    ]
+def reliability_panel(axes, lines: dict[str, tuple[list[float], list[bool]]], xlabel: str, ylabel: str) -> None:
+    """Accuracy against predicted probability per bin, one line per set."""
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    for name, (scores, labels) in lines.items():
+        bins = calibration_bins(scores, labels)
+        axes.plot([b[0] for b in bins], [b[1] for b in bins], marker="o", label=f"{name} (ECE {expected_calibration_error(scores, labels):.3f})")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.legend(loc="upper left", fontsize=8)
 
 
 def half_questions(squad: Squad, half: str) -> list[UniqueQuestion]:

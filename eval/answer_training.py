@@ -1,4 +1,4 @@
-"""Fit the answer ranker and the confidence model on SQuAD's choosing half, through the service's own answer path.
+"""Fit the answer ranker and the verdict models on SQuAD's choosing half, through the service's own answer path.
 
 Rows come from `service.answer.prepare_candidates` and `feature_matrix`, the code `/ask` runs, so the
 ranker is fit on exactly the candidates and features it will see. Folds are by article.
@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eval.squad import Squad, UniqueQuestion
-from service.answer import AnswerSettings, prepare_candidates
+from service.answer import AnswerSettings, prepare_candidates, rank_sentences
 from service.confidence import question_features
 from service.retrieval import Retriever
 from service.sentence_features import FEATURES, feature_matrix
@@ -40,11 +40,6 @@ RANKER_PARAMS = {
 ROUNDS = 300
 # An extra sentence is quoted only when the ranker finds it more likely an answer than not.
 EXTRA_EVIDENCE_PROBABILITY = 0.5
-# The operating threshold answers this share of the questions answered right on the choosing half's
-# left-out-articles index (with abstention off).
-KEEP_RIGHT = 0.95
-# What the confidence model reads (a subset of service.confidence.FEATURES).
-CONFIDENCE_INPUTS = FEATURES_OF_CONFIDENCE = tuple(__import__("service.confidence", fromlist=["FEATURES"]).FEATURES)
 
 
 @dataclass(frozen=True)
@@ -56,6 +51,12 @@ class Collected:
     matrix: np.ndarray
     labels: np.ndarray
     base: dict[str, float]
+    # The question as retrieval saw it and the candidates' texts, for the wording signals.
+    question: str = ""
+    texts: tuple[str, ...] = ()
+    # What the fused-score path (no ranker) would judge: its verdict features, and whether its first sentence is gold.
+    fused_features: dict[str, float] | None = None
+    fused_correct: bool = False
 
 
 def sentence_numbers(squad: Squad) -> dict[tuple[str, int, int], int]:
@@ -76,7 +77,22 @@ def collect_one(retriever: Retriever, question: UniqueQuestion, numbers: dict[tu
         sentence = retriever.index.sentences[sentence_id]
         labels.append((sentence.doc_id, numbers.get((sentence.doc_id, sentence.start, sentence.end), -1)) in question.gold)
     base = question_features(retriever.index.sentence_lexical, prepared.text, prepared.context, matrix)
-    return Collected(question.article, bool(question.gold), matrix, np.array(labels, dtype=bool), base)
+    fused_features, fused_correct = fused_outcome(retriever, question, numbers, settings)
+    return Collected(
+        question.article, bool(question.gold), matrix, np.array(labels, dtype=bool), base, prepared.text, tuple(candidates.texts), fused_features, fused_correct
+    )
+
+
+def fused_outcome(retriever: Retriever, question: UniqueQuestion, numbers: dict[tuple[str, int, int], int], settings: AnswerSettings) -> tuple[dict[str, float] | None, bool]:
+    """The verdict features of the fused-score path, as the service computes them, and whether its first sentence is gold."""
+    prepared = prepare_candidates(retriever, question.text, 5, settings, ranked=False)
+    if prepared.candidates is None:
+        return None, False
+    ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, None, settings)
+    if not ranking.sentence_ids:
+        return None, False
+    sentence = retriever.index.sentences[ranking.sentence_ids[0]]
+    return ranking.features, (sentence.doc_id, numbers.get((sentence.doc_id, sentence.start, sentence.end), -1)) in question.gold
 
 
 def collect(retriever: Retriever, questions: list[UniqueQuestion], squad: Squad, progress: bool = False) -> list[Collected]:
@@ -140,51 +156,6 @@ def onnx_ranker(booster) -> bytes:  # booster: lightgbm.Booster
     return model.SerializeToString()
 
 
-def confidence_table(rows: list[Collected], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One row of confidence features per question (ranked by its scores), whether its first candidate is gold,
-    and whether it is answerable at all."""
-    from service.confidence import ranked_features
-
-    table, correct, answerable = [], [], []
-    for row, row_scores in zip(rows, scores):
-        if not len(row.matrix):
-            continue  # filters or an empty index: the service abstains without asking the model
-        order = np.lexsort((np.arange(len(row_scores)), -row_scores))
-        features = row.base | ranked_features(row.matrix, [(int(i), float(row_scores[i])) for i in order])
-        table.append([features[name] for name in CONFIDENCE_INPUTS])
-        correct.append(bool(row.labels[order[0]]))
-        answerable.append(row.answerable)
-    return np.array(table, dtype=np.float64), np.array(correct), np.array(answerable)
-
-
-def fit_confidence(table: np.ndarray, correct: np.ndarray, threshold: float, fitted_on: dict, cross_validation: dict):  # -> Calibration
-    """A logistic model of 'the first evidence is right' over the confidence features."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    from service.confidence import Calibration
-
-    scaler = StandardScaler().fit(table)
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(table), correct)
-    return Calibration(
-        features=list(CONFIDENCE_INPUTS),
-        mean=[round(float(v), 6) for v in scaler.mean_],
-        scale=[round(float(v), 6) if v > 0 else 1.0 for v in scaler.scale_],
-        coef=[round(float(v), 6) for v in model.coef_[0]],
-        intercept=round(float(model.intercept_[0]), 6),
-        threshold=threshold,
-        fitted_on=fitted_on,
-        cross_validation=cross_validation,
-    )
-
-
-def operating_threshold(unanswerable: np.ndarray, right: np.ndarray, keep: float = 0.95) -> float:
-    """The highest confidence threshold that still answers `keep` of the questions answered right (abstention off)."""
-    if not len(right):
-        raise ValueError("no question was answered right: cannot place the threshold")
-    return float(np.quantile(right, 1 - keep, method="lower"))
-
-
 def ranker_scores(rows: list[Collected], rankers: dict[int, object], final, seen_articles: set[int]) -> list[np.ndarray]:
     """Scores from the fold ranker that never saw a row's article, or the final one for articles none saw."""
     return [
@@ -223,34 +194,48 @@ def write_ranker(directory: Path, booster, manifest_fields: dict) -> None:
 
 
 def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple) -> dict[str, object]:
-    """Fit the ranker (out-of-fold scores for everything downstream), its probability map, and the confidence model."""
+    """Fit the ranker (out-of-fold scores for everything downstream), its probability map, and the verdict models."""
     import lightgbm
-    import msgspec
 
-    from service.ranker import CONFIDENCE_FILE
+    from eval.verdict_training import fit_verdict_models, ranked_table
+    from service.ranker import VERDICT_FILE
 
     rankers, final = fold_rankers(sets.full), train_ranker(sets.full)
     oof = out_of_fold_scores(sets.full, rankers)
     slope, intercept = probability_map(sets.full, oof)
     seen = {row.article for row in sets.full}
-    # The confidence model learns from questions of both kinds of unanswerable, each set about half
-    # unanswerable; the full index's questions (all answerable) would tilt it towards answering.
-    parts = [
-        confidence_table(sets.left_out, ranker_scores(sets.left_out, rankers, final, seen)),
-        confidence_table(sets.near_miss, ranker_scores(sets.near_miss, rankers, final, set())),
-    ]
-    table, correct = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     sources = {squad.name: squad.sha256 for squad in squads}
     fitted_on = {"squad": sources, "half": "choose", "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
-    calibration = fit_confidence(table, correct, 0.5, fitted_on | {"questions": len(correct)}, {})
-    left_table, left_correct, left_answerable = parts[0]
-    left_confidence = np.array([calibration.confidence(dict(zip(calibration.features, row))) for row in left_table])
-    threshold = round(operating_threshold(left_confidence[~left_answerable], left_confidence[left_correct], KEEP_RIGHT), 4)
-    calibration = msgspec.structs.replace(calibration, threshold=threshold)
+    # The verdict models learn from questions of both kinds of unanswerable, each set about half
+    # unanswerable; the full index's questions (all answerable) would tilt them towards answering.
+    left_out = ranked_table(sets.left_out, ranker_scores(sets.left_out, rankers, final, seen))
+    near_miss = ranked_table(sets.near_miss, ranker_scores(sets.near_miss, rankers, final, set()))
+    verdict = fit_verdict_models(left_out, near_miss, fitted_on | {"questions": len(left_out.features) + len(near_miss.features)})
     cross_validation = cross_validation_figures(sets.full, oof)
     write_ranker(directory, final, {
         "version": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), "model": model, "slope": round(slope, 6), "intercept": round(intercept, 6),
         "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(sets.full)}, "cross_validation": cross_validation,
     })
-    (directory / CONFIDENCE_FILE).write_bytes(msgspec.json.format(msgspec.json.encode(calibration)) + b"\n")
-    return {"directory": directory, "ranker r@1 (out of fold)": cross_validation["r@1"], "ranker mrr (out of fold)": cross_validation["mrr"], "threshold": threshold}
+    write_verdict(directory / VERDICT_FILE, verdict)
+    return {
+        "directory": directory, "ranker r@1 (out of fold)": cross_validation["r@1"], "ranker mrr (out of fold)": cross_validation["mrr"],
+        "coverage threshold": verdict.coverage.threshold, "answer threshold": verdict.answer.threshold,
+    }
+
+
+def fit_fused_verdict(sets: TrainingSets, out: Path, squads: tuple) -> dict[str, object]:
+    """Fit the fused-score path's verdict models (the service's fallback without a ranker) from the same questions."""
+    from eval.verdict_training import fit_verdict_models, fused_table
+
+    fitted_on = {"squad": {squad.name: squad.sha256 for squad in squads}, "half": "choose", "ranking": "fused dense and BM25 scores"}
+    left_out, near_miss = fused_table(sets.left_out), fused_table(sets.near_miss)
+    verdict = fit_verdict_models(left_out, near_miss, fitted_on | {"questions": len(left_out.features) + len(near_miss.features)})
+    write_verdict(out, verdict)
+    return {"file": out, "coverage threshold": verdict.coverage.threshold, "answer threshold": verdict.answer.threshold}
+
+
+def write_verdict(path: Path, verdict) -> None:  # verdict: service.confidence.VerdictModel
+    """A verdict file, formatted for reading and diffing."""
+    import msgspec
+
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(verdict)) + b"\n")

@@ -68,6 +68,34 @@ def time_in_process(retriever: Retriever, questions: list[str], requests: int) -
     return LatencyReport.from_latencies("in-process", 0, time.perf_counter() - started, latencies)
 
 
+def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+    """The encoder alone, one question per call: the work an answer cannot avoid."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(requests):
+        begin = time.perf_counter()
+        retriever.encoder.encode([questions[i % len(questions)]], 1, False)
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
+
+
+def time_verdict(retriever: Retriever, questions: list[str], rounds: int = 20) -> float:
+    """Mean milliseconds of the verdict step per answer: the wording signals and both scores."""
+    from service.answer import AnswerSettings, draft_answer, judge
+    from service.wording import wording_features
+
+    settings = AnswerSettings()
+    drafts = [(question, draft) for question in questions if (draft := draft_answer(retriever, question, 5, settings)).evidence]
+    if not drafts:
+        return float("nan")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for question, draft in drafts:
+            wording_features(question, draft.evidence[0].text)
+            judge(draft, settings)
+    return (time.perf_counter() - started) * 1000 / (rounds * len(drafts))
+
+
 async def drive_http(base: str, questions: list[str], requests: int, concurrency: int) -> LatencyReport:
     """Send a bounded number of /ask requests with a fixed number in flight."""
     latencies: list[float] = []

@@ -19,7 +19,6 @@ from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
 from service.answer import AnswerSettings, shipped_models
 from service.confidence import Calibration
-from service.confidence import DEFAULT_CALIBRATION
 from service.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
 
 
@@ -52,7 +51,7 @@ def run(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int
         click.echo(json.dumps(report_as_dict(report, verbose), indent=2, ensure_ascii=False))
     else:
         print_report(report, set_path, verbose)
-        warn_if_in_sample(set_path, settings.calibration or shipped_models(retriever.encoder.model_name)[1])
+        warn_if_in_sample(set_path, settings.calibration or shipped_models(retriever.encoder.model_name)[1].coverage)
 
 
 def warn_if_in_sample(set_path: Path, calibration: Calibration) -> None:
@@ -82,6 +81,7 @@ def question_row(result: QuestionResult) -> dict:
         "answerable": result.answerable,
         "first_hit_rank": result.first_hit_rank,
         "abstained": result.abstained,
+        "verdict": result.verdict,
         "evidence_correct": result.evidence_correct,
         "first_evidence": result.first_evidence,
     }
@@ -104,10 +104,9 @@ def print_report(report: EvalReport, set_path: Path, verbose: bool) -> None:
 def format_result(result: QuestionResult) -> str:
     """A one-line verdict for a question."""
     if not result.answerable:
-        verdict = "ok   abstained" if result.abstained else "FAIL answered  "
+        verdict = ("ok   " if result.abstained else "FAIL ") + result.verdict
     else:
-        verdict = ("ok  " if result.evidence_correct else "FAIL") + f" hit@{result.first_hit_rank or '-'}"
-        verdict += " abstained" if result.abstained else ""
+        verdict = ("ok  " if result.evidence_correct else "FAIL") + f" hit@{result.first_hit_rank or '-'} {result.verdict}"
     return f"{result.id:<10} {verdict:<18} {result.question}\n           -> {result.first_evidence or '(no evidence)'}"
 
 
@@ -117,9 +116,9 @@ def format_result(result: QuestionResult) -> str:
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model the index was built with.")
 @backend_option
 @click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CALIBRATION, show_default=True, help="Where to write the calibration.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.json"), show_default=True, help="Where to write the coverage model (serve it with --calibration).")
 def calibrate(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int, out: Path) -> None:
-    """Fit the abstention model and report its leave-one-out precision and recall."""
+    """Fit a coverage model (answerable against unanswerable) on your own questions; report its leave-one-out figures."""
     from eval.calibrate import calibrate as fit_calibration
 
     try:

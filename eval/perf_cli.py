@@ -41,6 +41,11 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
     local = timing.time_in_process(retriever, questions, requests)
     click.echo(local.line())
+    encoder = timing.time_encoder(retriever, questions, min(500, requests))
+    click.echo(encoder.line())
+    click.echo(f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}")
+    verdict_ms = timing.time_verdict(retriever, questions)
+    click.echo(f"{'verdict step':<24} {verdict_ms * 1000:.0f} us per answer (wording signals and both scores) = {verdict_ms / encoder.p50:.3f} x encoder p50")
     process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers), "--max-batch", str(max_batch)))
     try:
         drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)

@@ -115,19 +115,26 @@ def ranks_of(scores: np.ndarray, golds: list[list[int]]) -> list[int | None]:
 
 @dataclass(frozen=True)
 class ServiceRun:
-    """Every question asked through the answer pipeline: gold rank in its ranking, abstention, confidence."""
+    """Every question asked through the answer pipeline: gold rank in its ranking, verdict and its two scores."""
 
     ranks: list[int | None]
-    abstained: list[bool]
+    verdicts: list[str]
     confidence: list[float]
+    coverage: list[float]
     answerable: list[bool]
+
+    @property
+    def abstained(self) -> list[bool]:
+        """Verdict "none" for each question."""
+        return [verdict == "none" for verdict in self.verdicts]
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """ReQA metrics with abstentions counted as misses, and with abstention off."""
-        answered = [None if abstained else rank for rank, abstained in zip(self.ranks, self.abstained)]
+        abstained = self.abstained
+        answered = [None if none else rank for rank, none in zip(self.ranks, abstained)]
         kept = [i for i, ok in enumerate(self.answerable) if ok]
         return {
-            "with abstention": rank_metrics([answered[i] for i in kept]) | {"abstained": float(np.mean([self.abstained[i] for i in kept])) if kept else 0.0},
+            "with abstention": rank_metrics([answered[i] for i in kept]) | {"abstained": float(np.mean([abstained[i] for i in kept])) if kept else 0.0},
             "abstention off": rank_metrics([self.ranks[i] for i in kept]),
         }
 
@@ -147,12 +154,13 @@ def ask_all(retriever, questions: list[UniqueQuestion], numbers: dict[tuple[str,
 
     from service.answer import draft_answer, judge
 
-    run = ServiceRun([], [], [], [])
+    run = ServiceRun([], [], [], [], [])
     for question in tqdm(questions, desc="questions", disable=not progress):
         draft = draft_answer(retriever, question.text, 5, settings)
         verdict = judge(draft, settings)
         run.ranks.append(sentence_rank(retriever, draft.ranking, question.gold, numbers))
-        run.abstained.append(verdict.abstained)
+        run.verdicts.append(verdict.verdict)
         run.confidence.append(verdict.confidence)
+        run.coverage.append(verdict.coverage)
         run.answerable.append(bool(question.gold))
     return run

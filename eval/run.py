@@ -32,6 +32,7 @@ class QuestionResult:
     abstained: bool
     first_evidence: str | None
     evidence_correct: bool
+    verdict: str = "none"
 
     @property
     def first_hit_rank(self) -> int | None:
@@ -69,6 +70,7 @@ def evaluate_question(
         abstained=answer.abstained,
         first_evidence=first.text if first else None,
         evidence_correct=bool(first and matched_answers(first.doc_id, first.start, first.end, gold)),
+        verdict=answer.verdict,
     )
 
 
@@ -85,6 +87,9 @@ def summarize(results: list[QuestionResult]) -> dict[str, float]:
         "answer_accuracy@1": mean([1.0 if r.evidence_correct else 0.0 for r in answerable]),
         "abstention_precision": abstention_precision([r.abstained for r in results], [r.answerable for r in results]),
         "abstention_recall": abstention_recall([r.abstained for r in results], [r.answerable for r in results]),
+        # Verdicts of the answerable questions: how many are refused ("none"), and how many answered outright.
+        "answerable_none": float(sum(r.verdict == "none" for r in answerable)),
+        "answerable_answer": float(sum(r.verdict == "answer" for r in answerable)),
     }
 
 

@@ -14,6 +14,8 @@ from eval.squad import HALVES, SquadError, load_squad, unique_questions
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
 from indexer.store import IndexStoreError
 
+# Where train-ranker --out puts the fused-score fallback's verdict models, beside the ranker's own.
+FUSED_VERDICT_OUT = "fused-verdict.json"
 BASELINE_MODELS = ("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-mpnet-base-v2")
 half_option = click.option(
     "--half", type=click.Choice(HALVES), default="report", show_default=True,
@@ -147,13 +149,16 @@ def training_sets(squad_dir: Path, model: str, backend: str, cache: Path, progre
 @cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Where to write the ranker [default: the service's rankers folder for the model].")
 def train_ranker(squad_dir: Path, model: str, backend: str, cache: Path, out: Path | None) -> None:
-    """Fit the answer ranker and confidence model on SQuAD's choosing half (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json)."""
-    from eval.answer_training import fit_answer_models
+    """Fit the answer ranker and verdict models on SQuAD's choosing half (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json),
+    and the verdict models of the fused-score fallback."""
+    from eval.answer_training import fit_answer_models, fit_fused_verdict
+    from service.confidence import FUSED_VERDICT
     from service.ranker import ranker_directory
 
     try:
         sets, v1, v2 = training_sets(squad_dir, model, backend, cache, progress=True)
         written = fit_answer_models(sets, out or ranker_directory(load_encoder(model, backend).model_name), model, backend, (v1, v2))
+        written |= {f"fused {name}": value for name, value in fit_fused_verdict(sets, out / FUSED_VERDICT_OUT if out else FUSED_VERDICT, (v1, v2)).items()}
     except (SquadError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
     for name, value in written.items():
@@ -188,20 +193,22 @@ def abstention_runs(squad_dir: Path, half: str, model: str, backend: str, cache:
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the reliability diagram (PNG) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def abstention(squad_dir: Path, half: str, model: str, backend: str, cache: Path, plot: Path | None, as_json: bool) -> None:
-    """Abstention on SQuAD (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json): left-out articles and v2.0 near misses."""
-    from eval.abstention import reliability_diagram, summarise
+    """Verdicts on SQuAD (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json): left-out articles and v2.0 near misses."""
+    from eval.abstention import answer_summary, covered, reliability_diagram, summarise
 
     try:
         kinds = abstention_runs(squad_dir, half, model, backend, cache, not as_json)
     except (SquadError, IndexStoreError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
     summary = {name: summarise(outcomes) for name, outcomes in kinds.items()}
+    # The answer score is judged where the index covers the question: both sets but the left-out articles.
+    summary["covered questions (answer score)"] = {"questions": float(len(covered(kinds))), **answer_summary(covered(kinds))}
     if plot is not None:
         reliability_diagram(kinds, plot)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    click.echo(f"Abstention, {half} half, with the operating threshold")
+    click.echo(f"Verdicts, {half} half, at the shipped thresholds")
     for name, metrics in summary.items():
         click.echo(f"  {name}")
         for metric, value in metrics.items():

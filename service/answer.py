@@ -1,4 +1,5 @@
-"""Extractive answers: rank the sentences of the best chunks with the learned ranker, quote the best, or abstain."""
+"""Extractive answers: rank the sentences of the best chunks with the learned ranker, quote the best, and say
+whether it answers the question ("answer"), may not ("uncertain"), or the reports do not cover it ("none")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from service.candidates import gather_candidates
-from service.confidence import Calibration, answer_features, load_calibration
+from service.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.fusion import fuse_scores, ranked
 from service.ranker import AnswerRanker, load_ranker
 from service.retrieval import RetrievalSettings, Retriever, check_k
@@ -17,6 +18,7 @@ from service.sentence_features import Candidates, feature_matrix
 from service.types import Answer, Evidence, Passage
 
 NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
+UNCERTAIN = "The reports may not answer this directly; the closest passage is "
 
 
 # Chunks whose sentences compete to be quoted: more than the k shown, since the answer often sits in
@@ -30,16 +32,16 @@ CONFIDENCE_PASSAGES = 5
 
 
 @lru_cache(maxsize=8)
-def shipped_models(model: str) -> tuple[AnswerRanker | None, Calibration]:
-    """The answer ranker and confidence model shipped for an encoder, or the fused-score fallback's."""
+def shipped_models(model: str) -> tuple[AnswerRanker | None, VerdictModel]:
+    """The answer ranker and verdict models shipped for an encoder, or the fused-score fallback's."""
     ranker = load_ranker(model)
-    return ranker, load_calibration(ranker.confidence_path if ranker else None)
+    return ranker, load_verdict_model(ranker.verdict_path if ranker else None)
 
 
 @lru_cache(maxsize=1)
-def fused_calibration() -> Calibration:
-    """The confidence model of fused sentence scores, read once rather than on every answer."""
-    return load_calibration()
+def fused_verdict_model() -> VerdictModel:
+    """The verdict models of fused sentence scores, read once rather than on every answer."""
+    return load_verdict_model()
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,12 @@ class AnswerSettings:
     """How passages are found, how evidence is chosen and when to abstain."""
 
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-    # Confidence model; None means the one shipped with the encoder's answer ranker.
+    # A coverage model of one's own (`eval calibrate`); None means the one shipped with the encoder's ranker.
     calibration: Calibration | None = None
-    # Abstain when the calibrated confidence is below abstain_below (None: the calibration's threshold).
+    # Verdict "none" when coverage is below abstain_below (None: the coverage model's threshold).
     abstain_below: float | None = None
+    # Verdict "answer" when the answer probability reaches answer_from (None: the answer model's threshold).
+    answer_from: float | None = None
     max_evidence: int = 5
     # False ranks sentences by fused dense and BM25 scores instead of the learned ranker.
     use_ranker: bool = True
@@ -109,7 +113,8 @@ def rank_sentences(
     """The quotable candidates best first, and the features the confidence model reads."""
     matrix = feature_matrix(text, candidates, retriever.index.sentence_lexical)
     order = quotable_rows(retriever, candidates, rank_candidates(retriever, text, candidates, matrix, ranker, settings))
-    features = answer_features(retriever.index.sentence_lexical, text, passages, matrix, order)
+    first_text = candidates.texts[order[0][0]] if order else ""
+    features = answer_features(retriever.index.sentence_lexical, text, passages, matrix, order, first_text)
     return Ranking([candidates.sentence_ids[row] for row, _ in order], [score for _, score in order], features)
 
 
@@ -152,7 +157,7 @@ class Draft:
     notice: str | None = None
     # Every quotable candidate sentence, best first (eval reads ranks past the quoted evidence).
     ranking: list[int] = field(default_factory=list)
-    calibration: Calibration | None = None
+    models: VerdictModel | None = None
 
 
 @dataclass(frozen=True)
@@ -187,39 +192,54 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
     """Retrieve passages, rank the sentences of the best chunks and measure the confidence features."""
     k = check_k(k)
-    # The ranker's confidence model reads its scores; fused scores have their own (service/calibration.json).
-    ranker, calibration = shipped_models(retriever.encoder.model_name) if settings.use_ranker else (None, fused_calibration())
+    # The ranker's verdict models read its scores; fused scores have their own (service/verdict.json).
+    ranker, models = shipped_models(retriever.encoder.model_name) if settings.use_ranker else (None, fused_verdict_model())
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)
     ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, ranker, settings)
     evidence = choose_evidence(retriever, ranking, ranker, settings)
-    return Draft(prepared.passages, evidence, ranking.features, ranking=ranking.sentence_ids, calibration=settings.calibration or calibration)
+    return Draft(prepared.passages, evidence, ranking.features, ranking=ranking.sentence_ids, models=models)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether to answer a draft, and how sure the calibration is that the reports answer it."""
+    """Whether the first evidence answers a draft's question, and the two probabilities behind that."""
 
+    verdict: str
+    # P(the first evidence answers the question | the corpus covers it).
     confidence: float
-    abstained: bool
+    # P(the corpus covers the question at all).
+    coverage: float
+
+    @property
+    def abstained(self) -> bool:
+        """True when no quote is presented as an answer."""
+        return self.verdict == "none"
 
 
 def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
-    """Calibrated confidence of a draft, and abstention below the operating threshold."""
+    """The verdict on a draft: "none" below the coverage threshold, else "answer" or "uncertain" by the
+    answer probability."""
     if not draft.evidence:
-        return Verdict(0.0, True)
-    calibration = settings.calibration or draft.calibration or fused_calibration()
-    confidence = calibration.confidence(draft.features)
-    threshold = calibration.threshold if settings.abstain_below is None else settings.abstain_below
-    return Verdict(round(confidence, 4), not draft.evidence or confidence < threshold)
+        return Verdict("none", 0.0, 0.0)
+    models = draft.models or fused_verdict_model()
+    coverage_model = settings.calibration or models.coverage
+    coverage = coverage_model.confidence(draft.features)
+    confidence = models.answer.confidence(draft.features)
+    if coverage < (coverage_model.threshold if settings.abstain_below is None else settings.abstain_below):
+        verdict = "none"
+    else:
+        verdict = "answer" if confidence >= (models.answer.threshold if settings.answer_from is None else settings.answer_from) else "uncertain"
+    return Verdict(verdict, round(confidence, 4), round(coverage, 4))
 
 
 def answer_text(draft: Draft, verdict: Verdict) -> str:
-    """The reply a reader sees: the best sentence quoted, or a plain no-answer."""
+    """The reply a reader sees: the best sentence quoted (as the closest passage when uncertain), or a plain no-answer."""
     if verdict.abstained:
         return draft.notice or NO_ANSWER
-    return compose_answer(draft.evidence[0])
+    quote = compose_answer(draft.evidence[0])
+    return quote if verdict.verdict == "answer" else UNCERTAIN + quote
 
 
 def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
@@ -227,7 +247,9 @@ def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
     return Answer(
         answer=answer_text(draft, verdict),
         abstained=verdict.abstained,
+        verdict=verdict.verdict,
         confidence=verdict.confidence,
+        coverage=verdict.coverage,
         evidence=[] if verdict.abstained else draft.evidence,
         passages=draft.passages,
         took_ms=round(took_ms, 3),
@@ -236,7 +258,7 @@ def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
 
 
 def answer_question(retriever: Retriever, question: str, k: int = 5, settings: AnswerSettings = AnswerSettings()) -> Answer:
-    """Retrieve k passages for the question and answer from their sentences, or abstain."""
+    """Retrieve k passages for the question, answer from their sentences and give the verdict."""
     started = time.perf_counter()
     draft = draft_answer(retriever, question, k, settings)
     return finish_answer(draft, judge(draft, settings), (time.perf_counter() - started) * 1000)

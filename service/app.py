@@ -25,9 +25,8 @@ from indexer.lifetime import die_with_supervisor
 from service import metrics
 from service.access import api_key_guard, cors_config, rate_limit_config
 from service.admin import document_routes, follow_published, reload_index
-from service.answer import AnswerSettings, answer_question
+from service.answer import answer_question
 from service.batching import QueryBatcher
-from service.confidence import configured_calibration
 from service.documents import document_info, list_documents
 from service.filters import Filters, restriction
 from service.http_errors import EXCEPTION_HANDLERS
@@ -37,7 +36,7 @@ from service.openai_api import chat_completions, list_models, retrieve_model
 from service.page import page_routes
 from service.request_log import RequestLog, note_question
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
-from service.settings import Settings
+from service.settings import Settings, answer_settings_from
 from service.sse import event_stream
 from service.streaming import answer_events
 from service.types import Answer, DocumentInfo, DocumentPage, Passage
@@ -90,7 +89,7 @@ async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEv
     if data.stream:
         return event_stream(named_events(answer_events(retriever, data.question, data.k, settings)))
     answer = await anyio.to_thread.run_sync(answer_question, retriever, data.question, data.k, settings)
-    answered(answer.abstained, answer.confidence)
+    answered(answer.verdict, answer.confidence)
     return answer
 
 
@@ -98,7 +97,7 @@ async def named_events(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator
     """(event, data) pairs as named server-sent events with JSON data; the evidence event is the answer's verdict."""
     async for event, data in events:
         if event == "evidence":
-            answered(data["abstained"], data["confidence"])
+            answered(data["verdict"], data["confidence"])
         yield ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event)
 
 
@@ -175,8 +174,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def load_index(app: Litestar) -> AsyncIterator[None]:
-        calibration = configured_calibration(settings.calibration)
-        app.state.answer_settings = AnswerSettings(calibration=calibration, abstain_below=settings.abstain_below)
+        app.state.answer_settings = answer_settings_from(settings)
         # Answering is GIL-bound Python: more threads than cores only queue for the GIL and starve the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)

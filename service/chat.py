@@ -15,6 +15,7 @@ NO_ANSWER_REPLY = (
     "I couldn't find an answer to that in the indexed inspection reports, so I won't guess. "
     "Try asking about something the reports cover, such as vetting, investigations or efficiency."
 )
+UNCERTAIN_OPENING = "The reports may not answer this directly; the closest passage is"
 NO_QUESTION_REPLY = "Ask me a question about the indexed inspection reports, and I'll answer in the inspector's own words."
 # Pronouns that need an earlier turn to make sense: "What did they do about it?"
 REFERRING_WORDS = frozenset(["it", "its", "they", "them", "their", "these", "those", "he", "she", "his", "her"])
@@ -33,9 +34,14 @@ class ChatReply:
 
     pieces: tuple[str, ...]
     citations: tuple[Citation, ...]
-    abstained: bool
+    verdict: str
     confidence: float
     finish_reason: str = "stop"
+
+    @property
+    def abstained(self) -> bool:
+        """True when the reply presents no quote as an answer."""
+        return self.verdict == "none"
 
     @property
     def content(self) -> str:
@@ -54,15 +60,16 @@ def cited_evidence(evidence: list[Evidence]) -> list[Evidence]:
 def chat_reply(answer: Answer) -> ChatReply:
     """The answer as quoted sentences with [n] markers, then a numbered sources list."""
     if answer.abstained:
-        return ChatReply((answer.notice or NO_ANSWER_REPLY,), (), True, answer.confidence)
+        return ChatReply((answer.notice or NO_ANSWER_REPLY,), (), answer.verdict, answer.confidence)
     citations = tuple(
         Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, e.pages, e.section, number=number)
         for number, e in enumerate(cited_evidence(answer.evidence), start=1)
     )
-    quotes = [f"The report says: “{citations[0].text}” [1]"]
+    opening = "The report says" if answer.verdict == "answer" else UNCERTAIN_OPENING
+    quotes = [f"{opening}: “{citations[0].text}” [1]"]
     quotes += [f" It also says: “{c.text}” [{c.number}]" for c in citations[1:]]
     sources = [f"\n[{c.number}] {source_line(c)}" for c in citations]
-    return ChatReply(tuple(quotes) + ("\n\nSources:",) + tuple(sources), citations, False, answer.confidence)
+    return ChatReply(tuple(quotes) + ("\n\nSources:",) + tuple(sources), citations, answer.verdict, answer.confidence)
 
 
 def page_label(pages: list[int]) -> str:
@@ -81,7 +88,7 @@ def source_line(evidence: Evidence) -> str:
 
 def no_question_reply() -> ChatReply:
     """The reply to a conversation with nothing to answer yet."""
-    return ChatReply((NO_QUESTION_REPLY,), (), True, 0.0)
+    return ChatReply((NO_QUESTION_REPLY,), (), "none", 0.0)
 
 
 def conversation_question(turns: list[tuple[str, str]]) -> str:
@@ -120,7 +127,7 @@ def with_content(reply: ChatReply, content: str, finish_reason: str) -> ChatRepl
             break
         pieces.append(piece[: len(content) - used])
         used += len(piece)
-    return ChatReply(tuple(pieces), reply.citations, reply.abstained, reply.confidence, finish_reason)
+    return ChatReply(tuple(pieces), reply.citations, reply.verdict, reply.confidence, finish_reason)
 
 
 def usage(turns: list[tuple[str, str]], reply: ChatReply) -> dict[str, int]:

@@ -49,8 +49,9 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--index", type=click.Path(file_okay=False, path_type=Path), help="Index directory to serve. [env IQA_INDEX; default .index]"),
         click.option("--model", help="Embedding model the index was built with. [env IQA_MODEL]"),
         click.option("--backend", type=click.Choice(BACKENDS), help="Encoder backend for questions; must match the index's. [env IQA_BACKEND; default onnx-int8]"),
-        click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Abstention model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]"),
-        click.option("--abstain-below", type=click.FloatRange(0, 1), help="Abstain below this confidence. [env IQA_ABSTAIN_BELOW; default: the calibration's]"),
+        click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Coverage model from `python -m eval calibrate`. [env IQA_CALIBRATION; default: shipped]"),
+        click.option("--abstain-below", type=click.FloatRange(0, 1), help="Verdict \"none\" below this coverage. [env IQA_ABSTAIN_BELOW; default: the coverage model's]"),
+        click.option("--answer-from", type=click.FloatRange(0, 1), help="Verdict \"answer\" from this confidence, \"uncertain\" below. [env IQA_ANSWER_FROM; default: the shipped one]"),
         click.option("--threads", type=click.IntRange(1, 256), help="Encoder threads per worker. [env IQA_THREADS; default: cores / workers for torch, half that for onnx-int8]"),
     ]
     for option in reversed(options):
@@ -165,7 +166,8 @@ def check_servable(settings: Settings) -> None:
     """The index and the calibration file, checked before serving either."""
     check_index(settings)
     try:
-        load_calibration(settings.calibration)
+        if settings.calibration is not None:
+            load_calibration(settings.calibration)
     except CalibrationError as error:
         raise click.ClickException(str(error)) from error
 

@@ -1,9 +1,10 @@
-"""Calibrated confidence that the corpus answers a question, from a few answer features."""
+"""Two calibrated scores of an answer: that the corpus covers the question, and that the first evidence answers it."""
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from pathlib import Path
 
 import msgspec
@@ -13,16 +14,18 @@ from indexer.lexical import LexicalIndex, text_tokens
 from service.sentence_features import FEATURES as SENTENCE_FEATURES
 from service.stopwords import ENGLISH_STOP_WORDS
 from service.types import Passage
+from service.wording import FEATURES as WORDING_FEATURES, wording_features
 
-# The confidence model of the fused-score fallback (no answer ranker for the encoder), fit on the seed set.
-DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
+# The verdict models of the fused-score fallback (no answer ranker for the encoder), fit on SQuAD's choosing half.
+FUSED_VERDICT = Path(__file__).with_name("verdict.json")
+VERDICTS = ("answer", "uncertain", "none")
 # Read off the first evidence sentence's row of the ranker's feature matrix.
 FIRST_EVIDENCE = {
     "top_dense": "dense", "top_dense_z": "dense_z", "top_coverage": "coverage", "top_coverage_context": "coverage_context", "top_coverage_document": "coverage_document",
     "top_missing_context": "missing_context", "top_missing_document": "missing_document", "top_lexical_of_query": "lexical_of_query",
     "top_passage_score": "passage_score",
 }
-FEATURES = ("best_cosine", "best_dense_z", "coverage", "number_mismatch", "top_score", "score_margin", *FIRST_EVIDENCE)
+FEATURES = ("best_cosine", "best_dense_z", "coverage", "number_mismatch", "top_score", "score_margin", *FIRST_EVIDENCE, *WORDING_FEATURES)
 # Questions whose answer is a count, amount, rate or date.
 EXPECTS_NUMBER = re.compile(
     r"^\s*(how\s+(many|much|often|long|quickly|fast|soon)|when)\b|\bwhat\s+(percentage|proportion|number|rate|year|date)\b|\b(rate|budget|statistics?)\b",
@@ -42,7 +45,9 @@ class CalibrationError(ValueError):
 
 
 class Calibration(msgspec.Struct, frozen=True):
-    """A logistic model over standardised features, and the operating threshold."""
+    """A logistic model over features, and the operating threshold. Each feature enters either linearly,
+    standardised (mean, scale, coef), or through a piecewise-linear shape (knots, values), held constant
+    beyond the outer knots so that a corpus unlike the one it was fit on cannot push it past what was seen."""
 
     features: list[str]
     mean: list[float]
@@ -52,29 +57,75 @@ class Calibration(msgspec.Struct, frozen=True):
     threshold: float
     fitted_on: dict[str, object] = {}
     cross_validation: dict[str, object] = {}
+    knots: list[list[float]] = []
+    values: list[list[float]] = []
 
     def confidence(self, values: dict[str, float]) -> float:
-        """P(answerable) = sigmoid(intercept + sum coef_i * (x_i - mean_i) / scale_i)."""
-        z = self.intercept + sum(
-            c * (values[name] - m) / s for name, c, m, s in zip(self.features, self.coef, self.mean, self.scale)
-        )
+        """sigmoid(intercept + sum_i f_i(x_i)), f_i(x) = coef_i (x - mean_i) / scale_i, or the shape's
+        linear interpolation between its knots."""
+        if self.knots:
+            z = self.intercept + sum(interpolate(values[name], knots, shape) for name, knots, shape in zip(self.features, self.knots, self.values))
+        else:
+            z = self.intercept + sum(
+                c * (values[name] - m) / s for name, c, m, s in zip(self.features, self.coef, self.mean, self.scale)
+            )
         return 1.0 / (1.0 + math.exp(-z))
 
 
-def load_calibration(path: Path | None = None) -> Calibration:
-    """The calibration at path, or the one shipped with the service."""
-    path = path or DEFAULT_CALIBRATION
+def interpolate(x: float, knots: list[float], values: list[float]) -> float:
+    """np.interp for one number (a tenth of its cost on a scalar): linear between knots, flat beyond them."""
+    if x < knots[0]:
+        return values[0]
+    if x >= knots[-1]:
+        return values[-1]
+    right = bisect_right(knots, x)
+    left = right - 1
+    return values[left] + (values[right] - values[left]) * (x - knots[left]) / (knots[right] - knots[left])
+
+
+class VerdictModel(msgspec.Struct, frozen=True):
+    """The two scores behind a verdict, each a Calibration with its own threshold: below the coverage
+    threshold the corpus does not cover the question ("none"); at or above the answer threshold the first
+    evidence answers it ("answer"); between, the closest passages are shown as such ("uncertain")."""
+
+    coverage: Calibration
+    answer: Calibration
+
+
+def decode_checked(path: Path, kind: type) -> Calibration | VerdictModel:
+    """A calibration or verdict file, decoded; CalibrationError when it cannot be read."""
     try:
-        calibration = msgspec.json.decode(path.read_bytes(), type=Calibration)
+        return msgspec.json.decode(path.read_bytes(), type=kind)
     except (OSError, msgspec.DecodeError) as error:
         raise CalibrationError(f"cannot read calibration {path}: {error}") from error
-    if set(calibration.features) - set(FEATURES) or not len(calibration.features) == len(calibration.coef) == len(calibration.mean) == len(calibration.scale):
+
+
+def check_features(calibration: Calibration, path: Path) -> Calibration:
+    """A calibration whose features this version computes, with one term per feature."""
+    terms = (calibration.knots, calibration.values) if calibration.knots else (calibration.coef, calibration.mean, calibration.scale)
+    if set(calibration.features) - set(FEATURES) or any(len(term) != len(calibration.features) for term in terms):
         raise CalibrationError(f"calibration {path} does not match this version's features {FEATURES}")
+    if calibration.knots and any(len(k) != len(v) or list(k) != sorted(k) for k, v in zip(calibration.knots, calibration.values)):
+        raise CalibrationError(f"calibration {path} has a shape whose knots are unsorted or unmatched by values")
     return calibration
 
 
+def load_calibration(path: Path) -> Calibration:
+    """One calibrated score (as `eval calibrate` writes: answerable against unanswerable) from a file."""
+    return check_features(decode_checked(path, Calibration), path)
+
+
+def load_verdict_model(path: Path | None = None) -> VerdictModel:
+    """The verdict models at path, or the fused-score fallback's shipped with the service."""
+    path = path or FUSED_VERDICT
+    model = decode_checked(path, VerdictModel)
+    check_features(model.coverage, path)
+    check_features(model.answer, path)
+    return model
+
+
 def configured_calibration(path: Path | None) -> Calibration | None:
-    """The calibration a setting names, or None: the one shipped with the encoder's answer ranker."""
+    """The coverage calibration a setting names, or None: the one shipped with the encoder's answer ranker."""
     return load_calibration(path) if path is not None else None
 
 
@@ -94,12 +145,6 @@ def number_mismatch(question: str, passages: list[Passage]) -> float:
     if not EXPECTS_NUMBER.search(question):
         return 0.0
     return 0.0 if any(HAS_NUMBER.search(p.text) for p in passages) else 1.0
-
-
-def unseen_terms(lexical: LexicalIndex, question: str) -> float:
-    """Share of the question's content terms that occur in no indexed sentence: a name the corpus never mentions."""
-    terms = set(text_tokens(question, QUESTION_STOPWORDS))
-    return sum(1 for term in terms if term not in lexical.bm25.vocab_dict) / len(terms) if terms else 0.0
 
 
 def question_features(lexical: LexicalIndex, question: str, passages: list[Passage], matrix: np.ndarray) -> dict[str, float]:
@@ -123,8 +168,11 @@ def ranked_features(matrix: np.ndarray, order: list[tuple[int, float]]) -> dict[
     return features
 
 
-def answer_features(lexical: LexicalIndex, question: str, passages: list[Passage], matrix: np.ndarray, order: list[tuple[int, float]]) -> dict[str, float]:
-    """Every feature the calibration may read, for one question, its passages and its ranked candidates
-    (the quotable ones: a heading that repeats the question says nothing about whether it is answered)."""
+def answer_features(
+    lexical: LexicalIndex, question: str, passages: list[Passage], matrix: np.ndarray, order: list[tuple[int, float]], first_text: str
+) -> dict[str, float]:
+    """Every feature the calibration may read, for one question, its passages, its ranked candidates
+    (the quotable ones: a heading that repeats the question says nothing about whether it is answered)
+    and the text of the first of them."""
     quotable = matrix[[row for row, _ in order]] if order else matrix[:0]
-    return question_features(lexical, question, passages, quotable) | ranked_features(matrix, order)
+    return question_features(lexical, question, passages, quotable) | ranked_features(matrix, order) | wording_features(question, first_text)

@@ -24,12 +24,11 @@ from indexer.publish import PublishError, version_dir
 from indexer.store import IndexStoreError
 from service import metrics
 from service.answer import AnswerSettings, answer_question
-from service.confidence import configured_calibration
 from service.documents import document_info, list_documents
 from service.errors import InvalidRequest, UnknownDocument
 from service.filters import MAX_VALUES, Filters
 from service.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever, reopened
-from service.settings import Settings
+from service.settings import Settings, answer_settings_from
 from service.types import Answer, Evidence
 
 log = logging.getLogger(__name__)
@@ -90,11 +89,13 @@ def cited(number: int, evidence: Evidence) -> dict[str, Any]:
 
 
 def ask_result(answer: Answer, version: str) -> dict[str, Any]:
-    """What `ask` returns: the answer, whether it abstained, its confidence and numbered evidence."""
+    """What `ask` returns: the answer, its verdict and the two probabilities behind it, and numbered evidence."""
     result = {
         "answer": answer.answer,
+        "verdict": answer.verdict,
         "abstained": answer.abstained,
         "confidence": answer.confidence,
+        "coverage": answer.coverage,
         "evidence": [cited(number, evidence) for number, evidence in enumerate(answer.evidence, start=1)],
         "index_version": version,
     }
@@ -121,11 +122,12 @@ class ReportServer(MCPServer):
 
     async def ask(self, question: Question, k: K = 5, filters: FilterArguments | None = None) -> dict[str, Any]:
         """Answer a question from the inspection reports with quoted sentences and their citations (doc_id,
-        start and end character offsets), or abstain when the reports do not answer it."""
+        start and end character offsets). `verdict` is "answer" when the first quote answers the question,
+        "uncertain" when it is only the closest passage, "none" when the reports do not cover the question."""
         retriever = self.served.retriever()
         settings = replace(self.served.answer_settings(), retrieval=retrieval_settings("hybrid", filters))
         answer = await off_loop(answer_question, retriever, question, k, settings)
-        metrics.record_answer(answer.abstained, answer.confidence)
+        metrics.record_answer(answer.verdict, answer.confidence)
         return ask_result(answer, retriever.index.manifest.version)
 
     async def search(self, query: Question, k: K = 5, mode: Mode = "hybrid", filters: FilterArguments | None = None) -> dict[str, Any]:
@@ -199,6 +201,6 @@ def run_stdio(settings: Settings) -> None:
     # stdout carries only protocol messages: anything a library prints while loading goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         retriever = Retriever.open(settings.index, settings.model, settings.backend, settings.threads)
-    answer_settings = AnswerSettings(calibration=configured_calibration(settings.calibration), abstain_below=settings.abstain_below)
+    answer_settings = answer_settings_from(settings)
     follower = Follower(retriever, settings.index)
     ReportServer(Served(follower.current, lambda: answer_settings), settings.log_level.upper()).run("stdio")

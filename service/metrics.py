@@ -38,8 +38,8 @@ disable_created_metrics()
 PROCESS = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("iqa_http_requests", "HTTP requests by route template, method and status.", ["route", "method", "status"], registry=PROCESS)
 LATENCY = Histogram("iqa_http_request_duration_seconds", "Time from request to the last byte of the response, by route template.", ["route"], buckets=LATENCY_BUCKETS, registry=PROCESS)
-ANSWERS = Counter("iqa_answers", "Questions answered (/ask, chat, MCP), by outcome: answered or abstained.", ["outcome"], registry=PROCESS)
-CONFIDENCE = Histogram("iqa_answer_confidence", "Calibrated confidence of each answer, abstentions included.", buckets=CONFIDENCE_BUCKETS, registry=PROCESS)
+ANSWERS = Counter("iqa_answers", "Questions answered (/ask, chat, MCP), by verdict: answer, uncertain or none.", ["verdict"], registry=PROCESS)
+CONFIDENCE = Histogram("iqa_answer_confidence", "Calibrated probability that the first evidence answers, for every verdict.", buckets=CONFIDENCE_BUCKETS, registry=PROCESS)
 BATCH_SIZE = Histogram("iqa_encoder_batch_size", "Questions per encoder call.", buckets=BATCH_BUCKETS, registry=PROCESS)
 BATCH_WAIT = Histogram("iqa_encoder_wait_seconds", "Time a question waits before the encoder call that takes it starts.", buckets=WAIT_BUCKETS, registry=PROCESS)
 RELOADS = Counter("iqa_index_reloads", "Index reloads by outcome: reloaded, unchanged or failed.", ["outcome"], registry=PROCESS)
@@ -63,9 +63,9 @@ def record_request(route: str | None, method: str, status: int, seconds: float) 
 SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
-def record_answer(abstained: bool, confidence: float) -> None:
+def record_answer(verdict: str, confidence: float) -> None:
     """One answered question."""
-    ANSWERS.labels("abstained" if abstained else "answered").inc()
+    ANSWERS.labels(verdict).inc()
     CONFIDENCE.observe(confidence)
 
 

@@ -15,10 +15,10 @@ from service.request_log import CURRENT, RequestLog, RequestNote, note_answer, r
 HEADER = b"x-request-id"
 
 
-def answered(abstained: bool, confidence: float) -> None:
-    """An answer went out: count it and note it for the request's log line."""
-    metrics.record_answer(abstained, confidence)
-    note_answer(abstained, confidence)
+def answered(verdict: str, confidence: float) -> None:
+    """An answer went out: count it by verdict and note it for the request's log line."""
+    metrics.record_answer(verdict, confidence)
+    note_answer(verdict, confidence)
 
 
 class RequestObserver:

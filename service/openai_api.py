@@ -111,7 +111,7 @@ class ModelList(msgspec.Struct, frozen=True):
 
 
 class ChatCompletion(msgspec.Struct, frozen=True):
-    """A non-streamed chat completion; `citations` and `abstained` are this service's extra fields."""
+    """A non-streamed chat completion; `citations`, `verdict` and `abstained` are this service's extra fields."""
 
     id: str
     created: int
@@ -120,6 +120,7 @@ class ChatCompletion(msgspec.Struct, frozen=True):
     usage: dict[str, int]
     citations: list[Citation]
     abstained: bool
+    verdict: Literal["answer", "uncertain", "none"] = "none"
     object: str = "chat.completion"
     system_fingerprint: str | None = None
 
@@ -164,7 +165,7 @@ async def reply_for(retriever: Retriever, turns: list[tuple[str, str]], settings
         return no_question_reply()
     note_question(question, retriever.index.manifest.version)
     answer = await anyio.to_thread.run_sync(answer_question, retriever, question, CHAT_PASSAGES, settings)
-    answered(answer.abstained, answer.confidence)
+    answered(answer.verdict, answer.confidence)
     return chat_reply(answer)
 
 
@@ -194,7 +195,7 @@ async def chat_completions(data: JSONBody[ChatCompletionRequest], state: State) 
         {"index": i, "message": {"role": "assistant", "content": reply.content, "refusal": None}, "logprobs": None, "finish_reason": reply.finish_reason}
         for i in range(data.n or 1)
     ]
-    return ChatCompletion(completion_id, created, MODEL_ID, choices, usage(turns, reply), list(reply.citations), reply.abstained)
+    return ChatCompletion(completion_id, created, MODEL_ID, choices, usage(turns, reply), list(reply.citations), reply.abstained, reply.verdict)
 
 
 async def stream_chunks(
@@ -216,7 +217,7 @@ async def stream_chunks(
     for piece in reply.pieces:
         yield chunk([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None} for i in choices])
     finish = [{"index": i, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason} for i in choices]
-    yield chunk(finish, citations=list(reply.citations), abstained=reply.abstained)
+    yield chunk(finish, citations=list(reply.citations), abstained=reply.abstained, verdict=reply.verdict)
     if include_usage:
         yield chunk([], usage=usage(turns, reply))
     yield "[DONE]"

@@ -3,7 +3,8 @@
 Each encoder has its own ranker (its cosines are features), kept in service/rankers/<model slug>/ as
 `ranker.onnx` (the LightGBM model converted by onnxmltools, so serving needs neither LightGBM nor
 scikit-learn), `ranker.json` (its manifest: features, version, sha256, what it was fit on, and the
-logistic map from ranker score to the probability a sentence answers) and `confidence.json`.
+logistic map from ranker score to the probability a sentence answers) and `verdict.json` (the coverage
+and answer scores fit on its ranking, service/confidence.py VerdictModel).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from service.sentence_features import FEATURES
 RANKERS = Path(__file__).with_name("rankers")
 MODEL_FILE = "ranker.onnx"
 MANIFEST_FILE = "ranker.json"
-# The confidence model fit on this ranker's scores (service/confidence.py Calibration).
-CONFIDENCE_FILE = "confidence.json"
+# The verdict models fit on this ranker's scores (service/confidence.py VerdictModel).
+VERDICT_FILE = "verdict.json"
 
 
 class RankerError(ValueError):
@@ -72,7 +73,7 @@ class AnswerRanker:
         self.session = onnxruntime.InferenceSession(text, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.version = self.manifest.version
-        self.confidence_path = directory / CONFIDENCE_FILE
+        self.verdict_path = directory / VERDICT_FILE
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Raw ranker scores of the rows of a FEATURES matrix."""

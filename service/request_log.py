@@ -30,7 +30,7 @@ class RequestNote:
     """What a handler learnt about its request, for the log line."""
 
     question: str | None = None
-    abstained: bool | None = None
+    verdict: str | None = None
     confidence: float | None = None
     version: str | None = None
 
@@ -46,11 +46,11 @@ def note_question(question: str, version: str) -> None:
         note.question, note.version = question, version
 
 
-def note_answer(abstained: bool, confidence: float) -> None:
+def note_answer(verdict: str, confidence: float) -> None:
     """How the request's question was answered."""
     note = CURRENT.get()
     if note is not None:
-        note.abstained, note.confidence = abstained, confidence
+        note.verdict, note.confidence = verdict, confidence
 
 
 def request_logger() -> logging.Logger:
@@ -85,7 +85,8 @@ class RequestLog:
             "status": status,
             "ms": round(seconds * 1000, 3),
             "question_chars": len(note.question) if note.question is not None else None,
-            "abstained": note.abstained,
+            "verdict": note.verdict,
+            "abstained": note.verdict == "none" if note.verdict is not None else None,
             "confidence": note.confidence,
             "index_version": note.version,
         }

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
+from service.answer import AnswerSettings
+from service.confidence import configured_calibration
+from service.retrieval import RetrievalSettings
 
 ENV_PREFIX = "IQA_"
 
@@ -23,10 +26,12 @@ class Settings:
     backend: str = DEFAULT_BACKEND
     host: str = "127.0.0.1"
     port: int = 8000
-    # Abstention model; None means the one shipped with the service.
+    # Coverage model of one's own (`eval calibrate`); None means the one shipped with the service.
     calibration: Path | None = None
-    # Confidence below which to abstain; None means the calibration's own threshold.
+    # Coverage below which the verdict is "none"; None means the coverage model's own threshold.
     abstain_below: float | None = None
+    # Answer probability from which the verdict is "answer" (else "uncertain"); None means the shipped threshold.
+    answer_from: float | None = None
     log_level: str = "info"
     # Server processes; each loads the model and maps the same index files.
     workers: int = 1
@@ -90,6 +95,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "port": int,
     "calibration": Path,
     "abstain_below": float,
+    "answer_from": float,
     "log_level": lambda raw: one_of(raw.lower(), LOG_LEVELS),
     "workers": int,
     "max_batch": int,
@@ -122,6 +128,14 @@ def one_of(raw: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
     return raw
+
+
+def answer_settings_from(settings: Settings, retrieval: RetrievalSettings | None = None) -> AnswerSettings:
+    """How to answer and judge, as the settings say."""
+    return AnswerSettings(
+        retrieval=retrieval or RetrievalSettings(), calibration=configured_calibration(settings.calibration),
+        abstain_below=settings.abstain_below, answer_from=settings.answer_from,
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -36,7 +36,9 @@ async def answer_events(
     evidence_ms = elapsed_ms(started)
     yield "evidence", {
         "abstained": verdict.abstained,
+        "verdict": verdict.verdict,
         "confidence": verdict.confidence,
+        "coverage": verdict.coverage,
         "evidence": evidence,
         "passages": draft.passages,
         **({"notice": draft.notice} if draft.notice else {}),

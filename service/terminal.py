@@ -5,31 +5,30 @@ from __future__ import annotations
 
 import msgspec
 
-from service.answer import AnswerSettings, answer_question
+from service.answer import answer_question
 from service.chat import cited_evidence, source_line
-from service.confidence import configured_calibration
 from service.retrieval import RetrievalSettings, Retriever, check_k, check_question
-from service.settings import Settings
+from service.settings import Settings, answer_settings_from
 from service.types import Answer
 
-# Exit statuses: an answer, an abstention (the CLI exits 2 on bad input, as click does on usage errors).
-ANSWERED, ABSTAINED = 0, 1
+# Exit status by verdict (the CLI exits 2 on bad input, as click does on usage errors).
+EXIT_STATUS = {"answer": 0, "none": 1, "uncertain": 3}
+# How sure the first quote is, in words: from SURE on, "sure"; below it, "likely" (verdict answer) or "unsure".
+SURE = 0.8
 
 
 def answer_once(settings: Settings, question: str, k: int, mode: str) -> Answer:
     """Check the question, load the model and index, answer; InvalidRequest before loading anything."""
     check_question(question)
     check_k(k)
-    answer_settings = AnswerSettings(
-        retrieval=RetrievalSettings(mode=mode), calibration=configured_calibration(settings.calibration), abstain_below=settings.abstain_below
-    )
+    answer_settings = answer_settings_from(settings, RetrievalSettings(mode=mode))
     retriever = Retriever.open(settings.index, settings.model, settings.backend, settings.threads)
     return answer_question(retriever, question, k, answer_settings)
 
 
 def render(answer: Answer) -> str:
-    """The answer for a reader: the quote, the confidence, then each citation with its sentence."""
-    lines = [answer.answer, "", f"confidence {answer.confidence:.2f}"]
+    """The answer for a reader: the quote, how sure it is, then each citation with its sentence."""
+    lines = [answer.answer, "", f"{sureness(answer)} (confidence {answer.confidence:.2f}, coverage {answer.coverage:.2f})"]
     if answer.abstained:
         return "\n".join(lines)
     lines.append("")
@@ -43,6 +42,15 @@ def as_json(answer: Answer) -> str:
     return msgspec.json.encode(answer).decode()
 
 
+def sureness(answer: Answer) -> str:
+    """The verdict in words, as the page shows it."""
+    if answer.verdict == "none":
+        return "not covered by the reports"
+    if answer.verdict == "uncertain":
+        return "unsure: the closest passage"
+    return "sure" if answer.confidence >= SURE else "likely"
+
+
 def exit_status(answer: Answer) -> int:
-    """0 when the reports answer the question, 1 when the service abstains."""
-    return ABSTAINED if answer.abstained else ANSWERED
+    """0 for an answer, 3 when only the closest passage is shown, 1 when the reports do not cover the question."""
+    return EXIT_STATUS[answer.verdict]

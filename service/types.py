@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -37,12 +37,18 @@ class Evidence(msgspec.Struct, frozen=True):
 
 
 class Answer(msgspec.Struct, frozen=True, omit_defaults=True):
-    """An extractive answer: quoted evidence sentences, or an abstention."""
+    """An extractive answer: quoted evidence sentences and a verdict on them, or none."""
 
     answer: str
+    # True exactly when the verdict is "none": no quote is presented as an answer.
     abstained: bool
-    # Calibrated probability that the indexed reports answer the question.
+    # "answer": the first evidence answers the question; "uncertain": the reports cover the topic, and the
+    # evidence is the closest they come; "none": the reports do not cover the question.
+    verdict: Literal["answer", "uncertain", "none"]
+    # Calibrated probability that the first evidence answers the question, if the reports cover it.
     confidence: float
+    # Calibrated probability that the reports cover the question at all.
+    coverage: float
     evidence: list[Evidence]
     passages: list[Passage]
     took_ms: float

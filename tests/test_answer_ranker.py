@@ -10,11 +10,14 @@ from service.retrieval import Retriever
 VETTING = "What did the inspector say about vetting?"
 
 
-def test_the_shipped_ranker_and_its_confidence_model_load_for_the_default_encoder(retriever: Retriever) -> None:
-    ranker, calibration = shipped_models(retriever.encoder.model_name)
+def test_the_shipped_ranker_and_its_verdict_models_load_for_the_default_encoder(retriever: Retriever) -> None:
+    ranker, models = shipped_models(retriever.encoder.model_name)
     assert ranker is not None
-    assert "top_score" in calibration.features
-    assert calibration.fitted_on["half"] == "choose"
+    for calibration in (models.coverage, models.answer):
+        assert "top_score" in calibration.features and calibration.fitted_on["half"] == "choose"
+        assert 0.0 < calibration.threshold < 1.0
+    # Only the answer model reads the wording of the first sentence.
+    assert "negation_mismatch" in models.answer.features and "negation_mismatch" not in models.coverage.features
 
 
 def test_extra_evidence_is_quoted_only_when_the_ranker_judges_it_an_answer(retriever: Retriever) -> None:
@@ -45,7 +48,7 @@ def test_how_many_passages_are_shown_does_not_change_the_answer_or_its_confidenc
     questions = (VETTING, "How many officers does the force have?", "What did the inspector say about call handling?")
     for question in questions:
         answers = [answer_question(retriever, question, k, AnswerSettings()) for k in (1, 3, 5, 12)]
-        assert len({(a.confidence, a.abstained, tuple(e.text for e in a.evidence)) for a in answers}) == 1, question
+        assert len({(a.confidence, a.coverage, a.verdict, tuple(e.text for e in a.evidence)) for a in answers}) == 1, question
         assert [len(a.passages) for a in answers] == [1, 3, 5, 12]
 
 
@@ -59,7 +62,7 @@ def test_fused_scores_remain_available_without_the_ranker(retriever: Retriever) 
 def test_ask_and_chat_use_the_ranker_and_its_confidence(client: TestClient, retriever: Retriever) -> None:
     expected = answer_question(retriever, VETTING)
     body = client.post("/ask", json={"question": VETTING}).json()
-    assert body["confidence"] == expected.confidence
+    assert (body["confidence"], body["coverage"], body["verdict"]) == (expected.confidence, expected.coverage, expected.verdict)
     assert [e["text"] for e in body["evidence"]] == [e.text for e in expected.evidence]
     chat = client.post("/v1/chat/completions", json={"model": "inspection-qa", "messages": [{"role": "user", "content": VETTING}]}).json()
     assert expected.evidence[0].text in chat["choices"][0]["message"]["content"]

@@ -14,13 +14,15 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     response = client.post("/ask", json={"question": VETTING, "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "abstained", "confidence", "evidence", "passages", "took_ms"}
-    # Above the operating threshold of the shipped confidence model (a probability fit on SQuAD).
+    assert set(body) == {"answer", "abstained", "verdict", "confidence", "coverage", "evidence", "passages", "took_ms"}
+    # Covered (coverage at or above the shipped threshold), and "answer" exactly when the answer probability
+    # reaches its threshold (both probabilities fit on SQuAD's choosing half).
     from service.answer import shipped_models
     from indexer.embedding import DEFAULT_MODEL
 
-    assert shipped_models(DEFAULT_MODEL)[1].threshold <= body["confidence"] <= 1.0
-    assert body["abstained"] is False
+    models = shipped_models(DEFAULT_MODEL)[1]
+    assert body["abstained"] is False and models.coverage.threshold <= body["coverage"] <= 1.0
+    assert body["verdict"] == ("answer" if body["confidence"] >= models.answer.threshold else "uncertain")
     first = body["evidence"][0]
     assert "improve its vetting" in first["text"]
     assert seed_text[first["start"] : first["end"]] == first["text"]
@@ -35,7 +37,7 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
 
 def test_ask_abstains_plainly(client: TestClient) -> None:
     body = client.post("/ask", json={"question": "What is a good recipe for chocolate cake?"}).json()
-    assert body["abstained"] is True
+    assert body["verdict"] == "none" and body["abstained"] is True
     assert body["answer"].startswith("No answer")
     assert body["evidence"] == []
 

@@ -21,8 +21,8 @@ def evidence(text: str, score: float, start: int = 0) -> Evidence:
     return Evidence(text, "met.txt", TITLE, start, start + len(text), score)
 
 
-def answer(*found: Evidence, abstained: bool = False) -> Answer:
-    return Answer("", abstained, 0.9, list(found), [], 1.0)
+def answer(*found: Evidence, verdict: str = "answer") -> Answer:
+    return Answer("", verdict == "none", verdict, 0.9, 0.95, list(found), [], 1.0)
 
 
 def test_cited_evidence_keeps_sentences_nearly_as_good_as_the_best() -> None:
@@ -43,9 +43,15 @@ def test_reply_quotes_each_sentence_with_a_numbered_citation_and_lists_sources()
 
 
 def test_abstention_reads_as_a_plain_sentence_without_citations() -> None:
-    reply = chat_reply(answer(abstained=True))
+    reply = chat_reply(answer(verdict="none"))
     assert reply.content == NO_ANSWER_REPLY
     assert reply.citations == () and reply.abstained
+
+
+def test_an_uncertain_reply_says_in_words_that_it_quotes_only_the_closest_passage() -> None:
+    reply = chat_reply(answer(evidence("Vetting must improve.", 0.4, 100), verdict="uncertain"))
+    assert reply.content.startswith("The reports may not answer this directly; the closest passage is: “Vetting must improve.” [1]")
+    assert [c.text for c in reply.citations] == ["Vetting must improve."] and not reply.abstained and reply.verdict == "uncertain"
 
 
 def test_the_last_user_turn_is_the_question() -> None:

@@ -1,4 +1,4 @@
-"""Abstention features and the calibrated confidence."""
+"""Verdict features and the two calibrated scores."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
-from service.confidence import Calibration, CalibrationError, load_calibration, number_mismatch
+from service.confidence import Calibration, CalibrationError, load_calibration, load_verdict_model, number_mismatch
+from service.wording import wording_features
 from service.retrieval import Retriever
 from service.types import Passage
 
@@ -25,11 +26,32 @@ def test_confidence_is_the_logistic_of_standardised_features() -> None:
     assert calibration.confidence({"best_cosine": 0.7, "coverage": 0.3}) == pytest.approx(1 / (1 + math.exp(-2.5)))
 
 
-def test_shipped_calibration_loads_with_its_cross_validated_figures() -> None:
-    calibration = load_calibration()
-    assert calibration.features == ["best_cosine", "coverage", "number_mismatch"]
-    assert calibration.cross_validation["method"] == "leave-one-out"
-    assert calibration.fitted_on["set"] == "seed.jsonl"
+def test_a_shaped_score_interpolates_between_knots_and_holds_beyond_them() -> None:
+    calibration = Calibration(["best_cosine", "coverage"], [], [], [], 0.5, 0.5, knots=[[0.2, 0.4, 0.8], [0.0, 1.0]], values=[[-2.0, 0.0, 1.0], [-1.0, 1.0]])
+    # best_cosine 0.6 lies halfway between 0.4 (0) and 0.8 (1): 0.5; coverage 0.25: -1 + 0.25 * 2 = -0.5; z = 0.5 + 0.5 - 0.5 = 0.5
+    assert calibration.confidence({"best_cosine": 0.6, "coverage": 0.25}) == pytest.approx(1 / (1 + math.exp(-0.5)))
+    # Beyond the outer knots each shape keeps its end value: z = 0.5 + 1 + 1 = 2.5, and 0.5 - 2 - 1 = -2.5.
+    assert calibration.confidence({"best_cosine": 5.0, "coverage": 3.0}) == pytest.approx(1 / (1 + math.exp(-2.5)))
+    assert calibration.confidence({"best_cosine": -5.0, "coverage": -3.0}) == pytest.approx(1 / (1 + math.exp(2.5)))
+
+
+def test_the_fused_fallbacks_verdict_models_are_fit_on_squads_choosing_half_not_the_seed_set() -> None:
+    models = load_verdict_model()
+    for calibration in (models.coverage, models.answer):
+        assert calibration.fitted_on["half"] == "choose" and "dev-v1.1.json" in calibration.fitted_on["squad"]
+        assert "set" not in calibration.fitted_on and 0.0 < calibration.threshold < 1.0
+
+
+def test_wording_features_name_what_the_sentence_lacks() -> None:
+    features = wording_features("What did the Met not do in 2016 about Tasers?", "The Met improved its vetting in 2017.")
+    # Negated question, plain sentence; 2016 missing; of the names Met and Tasers one is missing; of the
+    # content words (not stop words) did, met and tasers only met is in the sentence: 1/3; no ordering words.
+    assert features == {
+        "negated_question": 1.0, "negated_sentence": 0.0, "negation_mismatch": 1.0, "number_missing": 1.0, "question_has_number": 1.0,
+        "names_missing": 0.5, "question_has_names": 1.0, "word_overlap": pytest.approx(1 / 3), "ordering_missing": 0.0, "question_has_ordering": 0.0,
+    }
+    assert wording_features("Who was the first inspector?", "The first inspector was Matt Parr.")["ordering_missing"] == 0.0
+    assert wording_features("Who was the last inspector?", "The first inspector was Matt Parr.")["ordering_missing"] == 1.0
 
 
 def test_unreadable_calibration_is_a_clear_error(tmp_path: Path) -> None:

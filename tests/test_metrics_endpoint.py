@@ -48,8 +48,11 @@ def series(route: str, method: str, status: int) -> tuple:
 
 def test_request_counts_equal_what_was_sent_per_status(client: TestClient) -> None:
     before = client.get("/metrics").text
+    verdicts = Counter()
     for _ in range(3):
-        assert client.post("/ask", json={"question": VETTING}).status_code == 200
+        response = client.post("/ask", json={"question": VETTING})
+        assert response.status_code == 200
+        verdicts[(("verdict", response.json()["verdict"]),)] += 1
     for body in (b"{oops", b'{"question": ""}'):
         assert client.post("/ask", content=body, headers={"content-type": "application/json"}).status_code == 400
     assert client.get("/search", params={"q": "detectives"}).status_code == 200
@@ -63,7 +66,7 @@ def test_request_counts_equal_what_was_sent_per_status(client: TestClient) -> No
     }
     assert delta(before, after, "iqa_http_request_duration_seconds_count")[(("route", "/ask"),)] == 5
     answers = delta(before, after, "iqa_answers_total")
-    assert sum(answers.values()) == 3 and delta(before, after, "iqa_answer_confidence_count") == {(): 3}
+    assert answers == verdicts and delta(before, after, "iqa_answer_confidence_count") == {(): 3}
     # Four questions reached the encoder (three asked, one searched), each waiting for its batch.
     assert delta(before, after, "iqa_encoder_wait_seconds_count") == {(): 4}
     assert 1 <= delta(before, after, "iqa_encoder_batch_size_count")[()] <= 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,9 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from eval.bench import start_server  # noqa: E402
+from indexer.embedding import Encoder  # noqa: E402
 
 # Flags for a closed network: no sandbox as root, no background calls to Google's hosts.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -90,3 +94,32 @@ def test_page_loads_nothing_from_other_hosts(browser: Browser, server: str) -> N
     expect(page.locator("#answer mark.quote").first).to_be_visible()
     assert requested and all(url.startswith(server) for url in requested)
     page.close()
+
+
+def test_the_verdict_is_shown_in_words_with_the_numbers_on_hover(browser: Browser, server: str) -> None:
+    page = browser.new_page()
+    page.goto(server)
+    ask_by_keyboard(page, VETTING)
+    confidence = page.locator("#confidence")
+    expect(confidence).to_have_text(re.compile(r"^(Sure|Likely|Unsure): "))
+    assert "%" not in confidence.inner_text()
+    assert re.search(r"answers the question: 0\.\d\d; that the reports cover it: 0\.\d\d$", confidence.get_attribute("title") or "")
+    page.close()
+
+
+def test_a_closest_passage_is_labelled_as_one(browser: Browser, index_dir: Path, encoder: Encoder) -> None:
+    # --answer-from 1: the reports cover the vetting question but no quote reaches "answer".
+    process, base = start_server(index_dir, encoder.model_name, extra=("--answer-from", "1"))
+    try:
+        page = browser.new_page()
+        page.goto(base)
+        ask_by_keyboard(page, VETTING)
+        expect(page.locator("#answer-heading")).to_have_text("Closest passage")
+        expect(page.locator("#uncertain-note")).to_be_visible()
+        expect(page.locator("#uncertain-note")).to_contain_text("may not answer this directly")
+        expect(page.locator("#answer mark.quote").first).to_contain_text(VETTING_SENTENCE)
+        expect(page.locator("#confidence")).to_have_text(re.compile(r"^Unsure: "))
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

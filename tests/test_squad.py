@@ -11,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
+from eval.squad_cli import FUSED_VERDICT_OUT
 from eval.reqa import candidate_pool, gold_rank, rank_metrics
 from eval.squad import in_half, load_squad, sentence_holding, unique_questions
 from indexer.chunking import Span
+from service.confidence import load_verdict_model
 from service.ranker import MANIFEST_FILE, MODEL_FILE, AnswerRanker, RankerError
 from tests.squad_files import write_squad, write_squad_dir
 
@@ -76,6 +78,11 @@ def test_train_ranker_writes_a_ranker_the_service_loads(tmp_path: Path) -> None:
     assert ranker.manifest.sha256 == hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest()
     assert ranker.manifest.fitted_on["half"] == "choose"
     assert 0.0 < ranker.probability(0.0) < 1.0
+    # Both verdict files load, each with a coverage and an answer score and their thresholds.
+    for path in (ranker.verdict_path, out / FUSED_VERDICT_OUT):
+        models = load_verdict_model(path)
+        assert 0.0 < models.coverage.threshold < 1.0 and 0.0 < models.answer.threshold < 1.0
+        assert len(models.coverage.knots) == len(models.coverage.features) and "negation_mismatch" in models.answer.features
     # An altered model file is refused, naming the mismatch.
     data = bytearray((out / MODEL_FILE).read_bytes())
     data[-1] ^= 0xFF
@@ -94,6 +101,10 @@ def test_abstention_reports_both_kinds(tmp_path: Path) -> None:
     # Articles 2, 3, 6 and 7 of 8 are left out: half of the 24 questions.
     assert left["questions"] == 24 and left["unanswerable"] == 12
     assert near["unanswerable"] == 8
+    for kind in (left, near):
+        assert 0.0 <= kind["unanswerable_none"] + kind["unanswerable_uncertain"] + kind["unanswerable_answer"] <= 1.0 + 1e-9
+        assert 0.0 <= kind["coverage_ece"] <= 1.0 and 0.0 <= kind["answer_ece"] <= 1.0
+    assert report["covered questions (answer score)"]["questions"] == 12 + near["questions"] and 0.0 <= report["covered questions (answer score)"]["answer_auroc"] <= 1.0
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 

@@ -111,19 +111,31 @@ async function renderSource(evidence, number, passages) {
   }
 }
 
+// From this probability on, a quote the verdict accepts reads "sure"; below it, "likely" (service/terminal.py SURE).
+const SURE = 0.8;
+
+function sureness(answer) {
+  if (answer.verdict === "uncertain") return "Unsure: this is the closest passage, not a sure answer.";
+  return answer.confidence >= SURE ? "Sure: this quote answers the question." : "Likely: this quote probably answers the question.";
+}
+
 function showAnswer(answer) {
   const cited = citedEvidence(answer.evidence);
-  const confidence = `Confidence that the reports answer this: ${Math.round(answer.confidence * 100)}%`;
+  const uncertain = answer.verdict === "uncertain";
   $("no-answer").hidden = !answer.abstained;
   $("answer").hidden = answer.abstained;
   $("sources").hidden = answer.abstained;
   $("source-list").replaceChildren();
   if (answer.abstained) {
-    $("no-answer-confidence").textContent = answer.notice || confidence;
+    $("no-answer-confidence").textContent = answer.notice || "";
     return;
   }
+  $("answer-heading").textContent = uncertain ? "Closest passage" : "Answer";
+  $("uncertain-note").hidden = !uncertain;
   renderAnswer(cited);
-  $("confidence").textContent = confidence;
+  $("confidence").textContent = sureness(answer);
+  // The numbers behind the words, for a reader who wants them.
+  $("confidence").title = `Probability that the quote answers the question: ${answer.confidence.toFixed(2)}; that the reports cover it: ${answer.coverage.toFixed(2)}`;
   cited.forEach((evidence, i) => renderSource(evidence, i + 1, answer.passages));
 }
 
