@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from indexer import models
+from indexer.model_cache import ModelNotFound
+
 # Nothing may be fetched from a model hub here; fail fast instead of hanging on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,10 +22,6 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # "torch": PyTorch fp32. "onnx-int8": ONNX Runtime with int8 dynamic quantization, exported locally.
 BACKENDS = ("torch", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"
-
-
-class ModelNotFound(ValueError):
-    """The configured model is neither a local path nor a bundled package."""
 
 
 def bundled_model_paths() -> dict[str, Path]:
@@ -36,8 +35,6 @@ def bundled_model_paths() -> dict[str, Path]:
 
 def resolve_model(model: str) -> Path | str:
     """A loadable location for a model name or path, preferring a bundled or packaged copy."""
-    from indexer import models
-
     if models.packaged_model(model):
         return models.assemble(model)
     bundled = bundled_model_paths()
@@ -142,8 +139,6 @@ def load_encoder(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, thr
 
 def canonical_model_name(model: str) -> str:
     """The name recorded in manifests: the hub name for bundled models, else as given."""
-    from indexer import models
-
     if packaged := models.canonical_packaged_name(model):
         return packaged
     bundled = bundled_model_paths()
@@ -161,8 +156,6 @@ WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 
 def model_weights_sha256(model: str) -> str:
     """The sha256 of a model's weights file: pinned, or hashed once per process; "" if not on disk."""
-    from indexer import models
-
     if packaged := models.canonical_packaged_name(model):
         return models.PACKAGED_MODELS[packaged].weights_sha256
     location = resolve_model(model)

@@ -7,22 +7,16 @@ import os
 import shutil
 from pathlib import Path
 
+from indexer.model_cache import CACHE_ENV, model_cache_dir  # noqa: F401 (CACHE_ENV: its old home, re-exported)
+from indexer.models import STAMP, verified_file_hashes
+
 # Dynamic (calibration-free) int8 with the AVX-512 VNNI settings: this CPU's fastest int8 path.
 QUANTIZATION = "avx512_vnni"
 INT8_FILE = f"onnx/model_qint8_{QUANTIZATION}.onnx"
-CACHE_ENV = "IQA_MODEL_CACHE"
-
-
-def model_cache_dir() -> Path:
-    """Where exported models are kept: $IQA_MODEL_CACHE, else ~/.cache/inspection-qa/models."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "inspection-qa" / "models"
 
 
 def source_digest(source: Path) -> str:
     """A short hash of the model's weights and config, so a changed model gets a new export."""
-    from indexer.models import STAMP, verified_file_hashes
-
     # An assembled packaged model's hashes were verified when it was built: re-reading 440 MB per start is waste.
     known = verified_file_hashes(source) or {}
     digest = hashlib.sha256()
