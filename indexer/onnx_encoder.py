@@ -89,7 +89,7 @@ class OnnxSentenceEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="Batches", disable=not show_progress_bar):
+        for start in tqdm(starts, desc="embedding", disable=not show_progress_bar):
             chosen = order[start : start + batch_size]
             out[chosen] = self.embed_batch([texts[i] for i in chosen])
         return out

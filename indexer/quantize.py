@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer.model_cache import CACHE_ENV, model_cache_dir  # noqa: F401 (CACHE_ENV: its old home, re-exported)
@@ -13,6 +18,8 @@ from indexer.models import STAMP, verified_file_hashes
 # Dynamic (calibration-free) int8 with the AVX-512 VNNI settings: this CPU's fastest int8 path.
 QUANTIZATION = "avx512_vnni"
 INT8_FILE = f"onnx/model_qint8_{QUANTIZATION}.onnx"
+# The libraries whose loggers speak during an export.
+EXPORT_LOGGERS = ("sentence_transformers", "transformers", "optimum", "torch.onnx")
 
 
 def source_digest(source: Path) -> str:
@@ -35,6 +42,7 @@ def int8_model_dir(source: Path, cache_dir: Path | None = None) -> Path:
     staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns("onnx"))
+    sys.stderr.write(f"Exporting the model in {source} to int8 ONNX, once, into {target}\n")
     export_int8(staging)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -49,6 +57,24 @@ def export_int8(model_dir: Path) -> None:
     """Export model_dir to ONNX, then quantize it to int8, both inside model_dir/onnx."""
     from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 
-    model = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
-    model.save_pretrained(str(model_dir))
-    export_dynamic_quantized_onnx_model(model, QUANTIZATION, str(model_dir))
+    with quiet_libraries():
+        model = SentenceTransformer(str(model_dir), backend="onnx", device="cpu")
+        model.save_pretrained(str(model_dir))
+        export_dynamic_quantized_onnx_model(model, QUANTIZATION, str(model_dir))
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Hold back what the export prints: TorchScript tracer and deprecation warnings, "Exporting the model to
+    ONNX", "saving is heavily recommended" (it is saved just after). None of it is a thing a user can act on."""
+    loggers = [logging.getLogger(name) for name in EXPORT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)

@@ -220,8 +220,10 @@ def create_app(settings: Settings) -> Litestar:
 
 def logging_config(log_level: str) -> LoggingConfig:
     """Litestar's logging at the server's --log-level: its default root logger at INFO let libraries
-    (the MCP session manager) print INFO lines under --log-level warning."""
-    return LoggingConfig(root={"handlers": ["queue_listener"], "level": log_level.upper()})
+    (the MCP session manager) print INFO lines. Request lines have a logger of their own, so at the
+    default (info) libraries still say only warnings; debug lets everything through."""
+    level = "WARNING" if log_level == "info" else log_level.upper()
+    return LoggingConfig(root={"handlers": ["queue_listener"], "level": level})
 
 
 def mcp_mount(endpoint: ASGIApp) -> ASGIRouteHandler:

@@ -16,7 +16,7 @@ import click
 
 from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.lifetime import SUPERVISOR_ENV, process_alive
-from indexer.store import IndexNotFound, IndexStoreError, check_same_weights, read_manifest
+from indexer.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
 from service.confidence import CalibrationError, load_calibration
 from service.retrieval import MAX_K, MODES
 from service.settings import LOG_LEVELS, Settings, settings_env
@@ -87,7 +87,7 @@ def main(build_corpus: Path | None, **options: object) -> None:
     try:
         if build_corpus is not None:
             build_if_missing(build_corpus, settings)
-        check_servable(settings)
+        click.echo(startup_summary(settings, check_servable(settings)))
         serve(settings)
     finally:
         # A directory we chose ourselves is ours to remove; an operator's is only emptied at start.
@@ -138,15 +138,15 @@ def serve(settings: Settings) -> None:
 
     from service.app import create_app
 
+    from service.server_log import uvicorn_log_config
+
+    logs = {"log_level": settings.log_level, "log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **logs)
         return
     os.environ.update(settings_env(settings))
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
-    uvicorn.run(
-        "service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port,
-        log_level=settings.log_level, access_log=False,
-    )
+    uvicorn.run("service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, **logs)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -162,18 +162,30 @@ def check_port_free(host: str, port: int) -> None:
             raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}{hint}") from error
 
 
-def check_servable(settings: Settings) -> None:
-    """The index and the calibration file, checked before serving either."""
-    check_index(settings)
+def check_servable(settings: Settings) -> Manifest:
+    """The index and the calibration file, checked before serving either; the index's manifest."""
+    manifest = check_index(settings)
     try:
         if settings.calibration is not None:
             load_calibration(settings.calibration)
     except CalibrationError as error:
         raise click.ClickException(str(error)) from error
+    return manifest
 
 
-def check_index(settings: Settings) -> None:
-    """Fail before binding the port when the index is missing or built with another model."""
+def startup_summary(settings: Settings, manifest: Manifest) -> str:
+    """What a person starting the server needs to know before its address: the model and the index."""
+    counts = manifest.counts
+    workers = f", {settings.workers} worker processes" if settings.workers > 1 else ""
+    return (
+        f"Model {manifest.model} on {manifest.encoder}{workers}\n"
+        f"Index {settings.index}, version {manifest.version}: {counts['documents']} documents, {counts['chunks']} chunks, "
+        f"{counts['sentences']} sentences"
+    )
+
+
+def check_index(settings: Settings) -> Manifest:
+    """Fail before binding the port when the index is missing or built with another model; its manifest."""
     try:
         manifest = read_manifest(settings.index)
     except IndexStoreError as error:
@@ -193,6 +205,7 @@ def check_index(settings: Settings) -> None:
         check_same_weights(manifest, model, settings.index, None)
     except IndexStoreError as error:
         raise click.ClickException(str(error)) from error
+    return manifest
 
 
 def build_if_missing(corpus: Path, settings: Settings) -> None:
