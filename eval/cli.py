@@ -10,16 +10,16 @@ from pathlib import Path
 import click
 import msgspec
 
-from eval.dataset import EvalSetError, load_eval_set
+from eval.quality.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
-from eval.perf_cli import bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench
-from eval.squad_cli import abstention, reqa, train_ranker
-from eval.run import EvalReport, QuestionResult, evaluate
+from eval.perf.cli import bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench
+from eval.quality.squad_cli import abstention, reqa, train_ranker
+from eval.quality.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
 from indexer.store import IndexStoreError
-from service.answer import AnswerSettings, shipped_models
-from service.confidence import Calibration
-from service.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
+from service.core.answer import AnswerSettings, shipped_models
+from service.core.confidence import Calibration
+from service.core.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
 
 
 @click.group()
@@ -119,7 +119,7 @@ def format_result(result: QuestionResult) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.json"), show_default=True, help="Where to write the coverage model (serve it with --calibration).")
 def calibrate(index_dir: Path, set_path: Path, model: str, backend: str, answer_k: int, out: Path) -> None:
     """Fit a coverage model (answerable against unanswerable) on your own questions; report its leave-one-out figures."""
-    from eval.calibrate import calibrate as fit_calibration
+    from eval.quality.calibrate import calibrate as fit_calibration
 
     try:
         questions = load_eval_set(set_path)
@@ -155,7 +155,7 @@ def beir(
     chunk_tokens: int, overlap_tokens: int, cache: Path, sentence_scan_max: int, as_json: bool, ray_address: str | None,
 ) -> None:
     """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
-    from eval.beir import CHUNK_DEPTH, BeirError, run_beir
+    from eval.quality.beir import CHUNK_DEPTH, BeirError, run_beir
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
 
@@ -210,7 +210,7 @@ def compare(
     squad_dir: Path | None, table_models: tuple[str, ...], table_backends: tuple[str, ...],
 ) -> None:
     """Run dense, lexical and hybrid variants and chunk sizes; write a report with a plot and tests."""
-    from eval import compare as comparison
+    from eval.quality import compare as comparison
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
 
@@ -236,7 +236,7 @@ def write_quality_speed(squad_dir: Path, scifact: Path | None, corpus: Path, mod
     """Measure every combination and write the table."""
     import tempfile
 
-    from eval.quality_speed import markdown, measure
+    from eval.perf.quality_speed import markdown, measure
 
     if scifact is None:
         raise click.UsageError("--quality-speed needs --beir pointing at SciFact")
@@ -259,8 +259,8 @@ def write_quality_speed(squad_dir: Path, scifact: Path | None, corpus: Path, mod
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".cache/beir"), show_default=True, help="Where built benchmark indexes are kept.")
 def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, cache: Path) -> None:
     """Grid-search the hybrid fusion weights on a BEIR split and print the best."""
-    from eval.beir import CHUNK_DEPTH, BeirError, cached_index, load_qrels, load_queries
-    from eval.tune import grid_search
+    from eval.quality.beir import CHUNK_DEPTH, BeirError, cached_index, load_qrels, load_queries
+    from eval.quality.tune import grid_search
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
     from indexer.store import open_index
@@ -287,7 +287,7 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
 @click.option("-k", "answer_k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages retrieved for each answer.")
 def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str | None, answer_k: int) -> None:
     """The best hit@3 and answer accuracy@1 any fusion weighting reaches, fit on the set itself (an upper bound)."""
-    from eval import ceiling as bound
+    from eval.quality import ceiling as bound
 
     try:
         questions = [q for q in load_eval_set(set_path) if q.answerable and ((tag in q.tags) if tag else not q.tags)]

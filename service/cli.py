@@ -17,8 +17,8 @@ import click
 from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.lifetime import SUPERVISOR_ENV, process_alive
 from indexer.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
-from service.confidence import CalibrationError, load_calibration
-from service.retrieval import MAX_K, MODES
+from service.core.confidence import CalibrationError, load_calibration
+from service.core.retrieval import MAX_K, MODES
 from service.settings import LOG_LEVELS, Settings, settings_env
 
 # prometheus-client's switch to multi-process storage; see shared_metrics_dir.
@@ -136,9 +136,9 @@ def serve(settings: Settings) -> None:
     log (service/request_log.py) replaces uvicorn's access lines."""
     import uvicorn
 
-    from service.app import create_app
+    from service.http.app import create_app
 
-    from service.server_log import uvicorn_log_config
+    from service.http.server_log import uvicorn_log_config
 
     logs = {"log_level": settings.log_level, "log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     if settings.workers == 1:
@@ -146,7 +146,7 @@ def serve(settings: Settings) -> None:
         return
     os.environ.update(settings_env(settings))
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
-    uvicorn.run("service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, **logs)
+    uvicorn.run("service.http.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, **logs)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -220,7 +220,7 @@ def build_if_missing(corpus: Path, settings: Settings) -> None:
     from indexer.build import build_index
     from indexer.cli import print_report
 
-    from service.metrics import record_build
+    from service.http.metrics import record_build
 
     click.echo(f"No index at {settings.index}: building one from {corpus}")
     report = build_index(corpus, settings.index, load_encoder(settings.model, settings.backend), progress=True)
@@ -243,7 +243,7 @@ class BadInput(click.ClickException):
 def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any) -> None:
     """Answer QUESTION from the index: exit status 0 with an answer, 1 when the reports do not answer it,
     2 on bad input."""
-    from service.errors import InvalidRequest
+    from service.core.errors import InvalidRequest
     from service.terminal import answer_once, as_json as json_text, exit_status, render
 
     try:
@@ -261,7 +261,7 @@ def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True, help="Log level on stderr.")
 def mcp_command(**options: Any) -> None:
     """Serve the index to an assistant as a Model Context Protocol server over stdin and stdout."""
-    from service.mcp_server import run_stdio
+    from service.mcp.server import run_stdio
 
     settings = settings_from(options)
     check_servable(settings)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
-from service.answer import AnswerSettings
-from service.confidence import configured_calibration
-from service.retrieval import RetrievalSettings
+from service.core.answer import AnswerSettings
+from service.core.confidence import configured_calibration
+from service.core.retrieval import RetrievalSettings
 
 ENV_PREFIX = "IQA_"
 

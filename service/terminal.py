@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import msgspec
 
-from service.answer import answer_question
-from service.chat import cited_evidence, source_line
-from service.retrieval import RetrievalSettings, Retriever, check_k, check_question
+from service.core.answer import answer_question
+from service.chat.replies import cited_evidence, source_line
+from service.core.retrieval import RetrievalSettings, Retriever, check_k, check_question
 from service.settings import Settings, answer_settings_from
-from service.types import Answer
+from service.core.types import Answer
 
 # Exit status by verdict (the CLI exits 2 on bad input, as click does on usage errors).
 EXIT_STATUS = {"answer": 0, "none": 1, "uncertain": 3}

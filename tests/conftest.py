@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from eval.bench import start_server
+from eval.perf.bench import start_server
 from indexer.build import build_index
 from indexer.embedding import Encoder, load_encoder
 from indexer.store import Index, open_index
-from service.app import create_app
-from service.retrieval import Retriever
+from service.http.app import create_app
+from service.core.retrieval import Retriever
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

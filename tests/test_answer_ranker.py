@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from service.answer import AnswerSettings, answer_question, draft_answer, shipped_models
-from service.retrieval import Retriever
+from service.core.answer import AnswerSettings, answer_question, draft_answer, shipped_models
+from service.core.retrieval import Retriever
 
 VETTING = "What did the inspector say about vetting?"
 

@@ -11,8 +11,8 @@ from indexer.build import build_index
 from indexer.embedding import Encoder
 from indexer.quantize import INT8_FILE
 from indexer.store import IndexMismatch, open_index, read_manifest
-from service.answer import answer_question
-from service.retrieval import Retriever
+from service.core.answer import answer_question
+from service.core.retrieval import Retriever
 from tests.conftest import CORPUS
 
 SENTENCES = ["The force needs to improve its vetting.", "There is a national shortage of trained detectives.", "Cake recipes need eggs."]

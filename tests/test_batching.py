@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.embedding import Encoder
-from service.batching import QueryBatcher
+from service.core.batching import QueryBatcher
 
 QUESTIONS = [f"What did the inspector say about topic number {i}?" for i in range(24)]
 

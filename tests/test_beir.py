@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eval.beir import BeirError, load_qrels, load_queries
+from eval.quality.beir import BeirError, load_qrels, load_queries
 from eval.cli import cli as eval_cli
 from indexer.chunking import paragraph_spans
 from indexer.embedding import CachedEncoder, Encoder
@@ -90,7 +90,7 @@ def test_beir_command_rejects_a_directory_without_a_corpus(tmp_path: Path) -> No
 
 
 def test_tune_ranks_weightings_through_the_real_retriever(dataset: Path, tmp_path: Path) -> None:
-    from eval.tune import weight_grid
+    from eval.quality.tune import weight_grid
 
     assert weight_grid(0.5).shape == (4, 10)
     assert np.allclose(weight_grid(0.1).sum(axis=0), 1.0)

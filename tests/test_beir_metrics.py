@@ -7,8 +7,8 @@ import random
 import pytest
 from ranx import Qrels, Run, evaluate
 
-from eval.beir import score_run
-from eval.metrics import ndcg_at_k
+from eval.quality.beir import score_run
+from eval.quality.metrics import ndcg_at_k
 
 
 def synthetic_run(seed: int = 7) -> tuple[dict[str, dict[str, int]], dict[str, list[tuple[str, float]]]]:

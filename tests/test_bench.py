@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eval.bench import drive_http, process_tree, start_server
-from eval.wrk import drive_wrk, wrk_available
+from eval.perf.bench import drive_http, process_tree, start_server
+from eval.perf.wrk import drive_wrk, wrk_available
 from indexer.embedding import Encoder
 from indexer.store import Index, open_index
-from service.retrieval import Retriever
+from service.core.retrieval import Retriever
 
 QUESTIONS = ["What did the inspector say about vetting?", "Are there enough trained detectives?"]
 
@@ -48,7 +48,7 @@ def test_two_workers_serve_the_same_index(index_dir: Path, encoder: Encoder) -> 
 
 
 def test_scale_copies_are_a_servable_index_with_renamed_documents(index: Index, encoder: Encoder, tmp_path: Path) -> None:
-    from eval.scale_service import replicate_index
+    from eval.perf.scale_service import replicate_index
 
     manifest = replicate_index(index, tmp_path / "big", 3 * len(index.chunks), 0.5, tmp_path / "work")
     assert manifest.counts["chunks"] == 3 * len(index.chunks) and manifest.counts["documents"] == 3 * len(index.documents)
@@ -63,7 +63,7 @@ def test_scale_copies_are_a_servable_index_with_renamed_documents(index: Index, 
 
 @pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
 def test_drained_wrk_run_and_metrics_count_the_same_requests(server: str) -> None:
-    from eval.scrape_bench import Scraper, ask_counts, wrk_run
+    from eval.perf.scrape_bench import Scraper, ask_counts, wrk_run
 
     before = ask_counts(server, {})
     with Scraper(server, {}, interval=0.2) as scraper:

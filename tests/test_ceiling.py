@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eval import ceiling as bound
+from eval.quality import ceiling as bound
 from eval.cli import cli as eval_cli
-from eval.dataset import load_eval_set
-from eval.run import evaluate_question
-from eval.tune import FEATURES
-from service.answer import AnswerSettings
-from service.retrieval import RetrievalSettings, Retriever, default_weights
+from eval.quality.dataset import load_eval_set
+from eval.quality.run import evaluate_question
+from eval.quality.tune import FEATURES
+from service.core.answer import AnswerSettings
+from service.core.retrieval import RetrievalSettings, Retriever, default_weights
 from tests.test_eval_set import SEED_SET
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indexer.chunking import count_tokens
-from service.chat import (
+from service.chat.replies import (
     NO_ANSWER_REPLY,
     ChatReply,
     chat_reply,
@@ -12,7 +12,7 @@ from service.chat import (
     cut_at_stop,
     cut_at_tokens,
 )
-from service.types import Answer, Evidence
+from service.core.types import Answer, Evidence
 
 TITLE = "PEEL 2017"
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
-from service.confidence import Calibration, CalibrationError, load_calibration, load_verdict_model, number_mismatch
-from service.wording import wording_features
-from service.retrieval import Retriever
-from service.types import Passage
+from service.core.confidence import Calibration, CalibrationError, load_calibration, load_verdict_model, number_mismatch
+from service.core.wording import wording_features
+from service.core.retrieval import Retriever
+from service.core.types import Passage
 
 
 def passage(text: str) -> Passage:
@@ -70,7 +70,7 @@ def test_number_questions_need_numbers_in_the_passages() -> None:
 
 
 def test_coverage_is_high_when_the_passages_hold_the_question_terms(retriever: Retriever) -> None:
-    from service.confidence import coverage
+    from service.core.confidence import coverage
 
     lexical = retriever.index.sentence_lexical
     text = "the force needs to improve its vetting"
@@ -93,6 +93,6 @@ def test_eval_calibrate_writes_a_model_and_its_cross_validation(index_dir: Path,
 def test_the_copied_stop_words_are_scikit_learns() -> None:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as reference
 
-    from service.stopwords import ENGLISH_STOP_WORDS
+    from service.core.stopwords import ENGLISH_STOP_WORDS
 
     assert ENGLISH_STOP_WORDS == reference

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eval.dataset import load_eval_set
+from eval.quality.dataset import load_eval_set
 from indexer.chunking import paragraph_spans
 from tests.conftest import ROOT
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from litestar.testing import TestClient
 
 from eval.cli import cli as eval_cli
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import SEED_DOC
 

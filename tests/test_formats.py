@@ -13,9 +13,9 @@ from indexer.embedding import Encoder
 from indexer.extract.pdf import extract
 from indexer.loading import load_corpus
 from indexer.store import open_index
-from service.answer import answer_question
-from service.chat import chat_reply
-from service.retrieval import Retriever
+from service.core.answer import answer_question
+from service.chat.replies import chat_reply
+from service.core.retrieval import Retriever
 from tests.generated import HEADER, write_docx, write_html, write_pdf, write_tight_pdf
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.fusion import convex_fusion, fuse_scores, min_max, ranked, reciprocal_rank_fusion
+from service.core.fusion import convex_fusion, fuse_scores, min_max, ranked, reciprocal_rank_fusion
 
 
 def test_reciprocal_rank_fusion() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from eval.dataset import load_eval_set
+from eval.quality.dataset import load_eval_set
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.store import Index, open_index
-from service.answer import answer_question
-from service.retrieval import Retriever
+from service.core.answer import answer_question
+from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT
 
 EXTRA = {

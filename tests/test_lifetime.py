@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.bench import process_tree, start_server
+from eval.perf.bench import process_tree, start_server
 from indexer.build import PARALLEL_MIN_DOCUMENTS, build_index
 from indexer.embedding import Encoder
 from indexer.publish import VERSION_NAME, list_versions, published_version

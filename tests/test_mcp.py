@@ -11,7 +11,7 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from eval.bench import start_server
+from eval.perf.bench import start_server
 from indexer.embedding import Encoder
 from tests.conftest import ROOT, SEED_DOC
 

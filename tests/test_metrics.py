@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.metrics import (
+from eval.quality.metrics import (
     abstention_precision,
     abstention_recall,
     hit_at_k,
@@ -57,7 +57,7 @@ def test_abstention_precision_and_recall() -> None:
 
 
 def test_auroc_counts_pairs_and_half_ties() -> None:
-    from eval.metrics import auroc
+    from eval.quality.metrics import auroc
 
     # Positives 0.9, 0.4; negatives 0.5, 0.4: pairs (0.9>0.5) 1, (0.9>0.4) 1, (0.4<0.5) 0, (0.4=0.4) 0.5 -> 2.5 / 4.
     assert auroc([0.9, 0.4, 0.5, 0.4], [True, True, False, False]) == 0.625
@@ -67,7 +67,7 @@ def test_auroc_counts_pairs_and_half_ties() -> None:
 
 
 def test_expected_calibration_error_weights_each_bin_gap_by_its_size() -> None:
-    from eval.metrics import calibration_bins, expected_calibration_error
+    from eval.quality.metrics import calibration_bins, expected_calibration_error
 
     confidence = [0.05, 0.15, 0.95, 0.95]
     correct = [False, True, True, False]

@@ -15,10 +15,10 @@ import httpx
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from eval.bench import free_port, process_tree, start_server
+from eval.perf.bench import free_port, process_tree, start_server
 from indexer.embedding import Encoder
 from indexer.store import Index
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import CORPUS, SEED_DOC
 

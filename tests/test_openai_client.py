@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from eval.bench import start_server
+from eval.perf.bench import start_server
 from indexer.embedding import Encoder
 
 KEY = "sdk-test-key"

@@ -19,7 +19,7 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-from eval.bench import start_server  # noqa: E402
+from eval.perf.bench import start_server  # noqa: E402
 from indexer.embedding import Encoder  # noqa: E402
 
 # Flags for a closed network: no sandbox as root, no background calls to Google's hosts.

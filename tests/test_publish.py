@@ -19,8 +19,8 @@ from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.publish import list_versions, published_version, remove_leftovers, version_dir
 from indexer.store import open_index
-from service.answer import answer_question
-from service.retrieval import Retriever
+from service.core.answer import answer_question
+from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT
 
 NEW_SENTENCE = "The inspector praised the force's new drone unit for finding missing people quickly."

@@ -10,10 +10,10 @@ question the statement does not answer.
 
 from __future__ import annotations
 
-from eval.dataset import load_eval_set
-from eval.run import evaluate
-from service.answer import AnswerSettings
-from service.retrieval import Retriever
+from eval.quality.dataset import load_eval_set
+from eval.quality.run import evaluate
+from service.core.answer import AnswerSettings
+from service.core.retrieval import Retriever
 from tests.test_eval_set import SEED_SET
 
 

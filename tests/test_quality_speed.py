@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.quality_speed import COLUMNS, markdown, measure
-from eval.wrk import wrk_available
+from eval.perf.quality_speed import COLUMNS, markdown, measure
+from eval.perf.wrk import wrk_available
 from tests.conftest import CORPUS
 from tests.squad_files import write_squad_dir
 from tests.test_beir import dataset  # noqa: F401  (the small BEIR set, a module fixture)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.query import retrieval_text
+from service.core.query import retrieval_text
 
 
 @pytest.mark.parametrize(

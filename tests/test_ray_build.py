@@ -16,15 +16,15 @@ import pytest
 from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
-from eval.dataset import load_eval_set
+from eval.quality.dataset import load_eval_set
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.publish import list_versions, published_version
 from indexer.ray_build import RAY_INSTALL, RayOptions, ray_build_index, ray_session
 from indexer.store import Index, open_index, read_manifest
-from service.answer import answer_question
-from service.retrieval import Retriever
+from service.core.answer import answer_question
+from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT
 from tests.test_beir import dataset  # noqa: F401 (a fixture: a small BEIR dataset of the statement's paragraphs)
 from tests.test_publish import snapshot

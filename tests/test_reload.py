@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 from litestar.testing import TestClient
 
-from eval.bench import start_server
+from eval.perf.bench import start_server
 from indexer.build import build_index
 from indexer.embedding import Encoder
 from indexer.publish import published_version
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import CORPUS
 
@@ -76,7 +76,7 @@ def test_admin_is_disabled_without_an_api_key(client: TestClient) -> None:
 
 def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder: Encoder, tmp_path: Path) -> None:
     from indexer.publish import version_dir
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     root = tmp_path / "index"

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from eval.bench import start_server
+from eval.perf.bench import start_server
 from indexer.embedding import Encoder
 from indexer.store import Index
-from service.request_log import LOGGER_NAME
+from service.http.request_log import LOGGER_NAME
 
 VETTING = "What did the inspector say about vetting?"
 
@@ -103,7 +103,7 @@ def test_a_real_server_at_warning_prints_no_info_lines(index_dir: Path, encoder:
 
 
 def test_litestar_and_library_loggers_follow_the_server_level(index_dir: Path, encoder: Encoder) -> None:
-    from service.app import create_app
+    from service.http.app import create_app
     from service.settings import Settings
 
     root, litestar = logging.getLogger(), logging.getLogger("litestar")
@@ -118,7 +118,7 @@ def test_litestar_and_library_loggers_follow_the_server_level(index_dir: Path, e
 
 @pytest.mark.parametrize(("level", "written"), [("info", 1), ("INFO", 1), ("debug", 1), ("warning", 0), ("error", 0)])
 def test_request_lines_follow_the_log_level(level: str, written: int) -> None:
-    from service.request_log import RequestLog, RequestNote
+    from service.http.request_log import RequestLog, RequestNote
 
     handler = Lines()
     log = RequestLog(level)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from indexer.store import Index
-from service.answer import NO_ANSWER, AnswerSettings, answer_question
-from service.errors import InvalidRequest
-from service.retrieval import RetrievalSettings, Retriever
+from service.core.answer import NO_ANSWER, AnswerSettings, answer_question
+from service.core.errors import InvalidRequest
+from service.core.retrieval import RetrievalSettings, Retriever
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])

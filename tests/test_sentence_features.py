@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.answer import AnswerSettings, prepare_candidates
-from service.retrieval import Retriever
-from service.sentence_features import (
+from service.core.answer import AnswerSettings, prepare_candidates
+from service.core.retrieval import Retriever
+from service.core.sentence_features import (
     FEATURES,
     QUESTION_TYPES,
     answer_type_signals,

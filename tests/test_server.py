@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from eval.bench import free_port, start_server
+from eval.perf.bench import free_port, start_server
 from indexer.embedding import Encoder
 from tests.conftest import ROOT
 

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
-from eval.squad_cli import FUSED_VERDICT_OUT
-from eval.reqa import candidate_pool, gold_rank, rank_metrics
-from eval.squad import in_half, load_squad, sentence_holding, unique_questions
+from eval.quality.squad_cli import FUSED_VERDICT_OUT
+from eval.quality.reqa import candidate_pool, gold_rank, rank_metrics
+from eval.quality.squad import in_half, load_squad, sentence_holding, unique_questions
 from indexer.chunking import Span
-from service.confidence import load_verdict_model
-from service.ranker import MANIFEST_FILE, MODEL_FILE, AnswerRanker, RankerError
+from service.core.confidence import load_verdict_model
+from service.core.ranker import MANIFEST_FILE, MODEL_FILE, AnswerRanker, RankerError
 from tests.squad_files import write_squad, write_squad_dir
 
 
@@ -109,7 +109,7 @@ def test_abstention_reports_both_kinds(tmp_path: Path) -> None:
 
 
 def test_the_shipped_ranker_matches_its_manifest() -> None:
-    from service.ranker import ranker_directory
+    from service.core.ranker import ranker_directory
 
     directory = ranker_directory("sentence-transformers/all-MiniLM-L6-v2")
     manifest = json.loads((directory / MANIFEST_FILE).read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from eval.bench import free_port
+from eval.perf.bench import free_port
 from indexer.model_cache import CACHE_ENV
 from indexer.store import read_manifest
 from tests.conftest import CORPUS, ROOT

@@ -23,8 +23,8 @@ from indexer.records import RecordStore, write_records
 from indexer.store import Index, open_index
 from indexer.structure import heading_span
 from indexer.types import Document, Heading, Sentence
-from service.answer import AnswerSettings, answer_question
-from service.retrieval import Retriever, RetrievalSettings
+from service.core.answer import AnswerSettings, answer_question
+from service.core.retrieval import Retriever, RetrievalSettings
 
 ROADS_FINDING = "The roads policing unit caught 312 drivers using a mobile phone at the wheel in 2018."
 FRAUD_FINDING = "By 2017, the force had trained two hundred officers to investigate online fraud."

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from indexer.build import build_index
 from indexer.embedding import Encoder
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import CORPUS, SEED_DOC
 from tests.generated import MARINE_FINDING, MARINE_PAGE, write_long_pdf, write_pdf

@@ -1,0 +1,1 @@
+"""Performance: serving, indexing and scale benchmarks, each printing its figures and ratios."""

@@ -1,0 +1,232 @@
+"""Latency benchmark: the real server on 127.0.0.1 against the in-process core."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from indexer.embedding import DEFAULT_BACKEND
+from service.core.answer import answer_question
+from service.core.retrieval import Retriever
+
+READY_TIMEOUT_SECONDS = 120
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which the given fraction of values lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Latency figures of one run, in milliseconds."""
+
+    label: str
+    requests: int
+    errors: int
+    seconds: float
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def from_latencies(cls, label: str, errors: int, seconds: float, latencies_ms: list[float]) -> LatencyReport:
+        """A report from every request's latency."""
+        points = (percentile(latencies_ms, fraction) for fraction in (0.5, 0.95, 0.99))
+        return cls(label, len(latencies_ms), errors, seconds, *points)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """One printable summary line."""
+        return (
+            f"{self.label:<24} n={self.requests:<6} errors={self.errors:<3} p50={self.p50:7.2f} ms "
+            f"p95={self.p95:7.2f} ms p99={self.p99:7.2f} ms {self.rate:8.1f} req/s"
+        )
+
+
+def time_in_process(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+    """Answer the questions in a loop in this process, as the handler does."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(requests):
+        begin = time.perf_counter()
+        answer_question(retriever, questions[i % len(questions)])
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return LatencyReport.from_latencies("in-process", 0, time.perf_counter() - started, latencies)
+
+
+def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+    """The encoder alone, one question per call: the work an answer cannot avoid."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(requests):
+        begin = time.perf_counter()
+        retriever.encoder.encode([questions[i % len(questions)]], 1, False)
+        latencies.append((time.perf_counter() - begin) * 1000)
+    return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
+
+
+def time_verdict(retriever: Retriever, questions: list[str], rounds: int = 20) -> float:
+    """Mean milliseconds of the verdict step per answer: the wording signals and both scores."""
+    from service.core.answer import AnswerSettings, draft_answer, judge
+    from service.core.wording import wording_features
+
+    settings = AnswerSettings()
+    drafts = [(question, draft) for question in questions if (draft := draft_answer(retriever, question, 5, settings)).evidence]
+    if not drafts:
+        return float("nan")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for question, draft in drafts:
+            wording_features(question, draft.evidence[0].text)
+            judge(draft, settings)
+    return (time.perf_counter() - started) * 1000 / (rounds * len(drafts))
+
+
+async def drive_http(base: str, questions: list[str], requests: int, concurrency: int) -> LatencyReport:
+    """Send a bounded number of /ask requests with a fixed number in flight."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in counter:
+            begin = time.perf_counter()
+            try:
+                response = await client.post(f"{base}/ask", json={"question": questions[i % len(questions)]})
+                errors += response.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - begin) * 1000)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LatencyReport.from_latencies(f"httpx c={concurrency}", errors, seconds, latencies)
+
+
+STREAMS = {
+    "/ask stream": ("/ask", lambda question: {"question": question, "stream": True}),
+    "/v1 chat stream": ("/v1/chat/completions", lambda question: {"messages": [{"role": "user", "content": question}], "stream": True}),
+}
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """When a streamed answer's first event and its last event reached the client, in milliseconds."""
+
+    label: str
+    first_ms: list[float]
+    last_ms: list[float]
+
+    def line(self) -> str:
+        """One printable summary line of medians."""
+        first, last = percentile(self.first_ms, 0.5), percentile(self.last_ms, 0.5)
+        return f"{self.label:<24} first event p50={first:7.2f} ms   last event p50={last:7.2f} ms"
+
+
+async def time_stream(base: str, label: str, questions: list[str], requests: int) -> StreamTiming:
+    """Time the first and last server-sent event of streamed answers, one request at a time."""
+    path, body = STREAMS[label]
+    first_ms, last_ms = [], []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(requests):
+            begin, first = time.perf_counter(), None
+            async with client.stream("POST", f"{base}{path}", json=body(questions[i % len(questions)])) as response:
+                # Raw bytes, not aiter_lines: line decoding would add its own delay to the figures.
+                async for piece in response.aiter_raw():
+                    if first is None and b"data:" in piece:
+                        first = (time.perf_counter() - begin) * 1000
+            first_ms.append(first if first is not None else float("nan"))
+            last_ms.append((time.perf_counter() - begin) * 1000)
+    return StreamTiming(label, first_ms, last_ms)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(
+    index_dir: Path, model: str, env: dict[str, str] | None = None, backend: str = DEFAULT_BACKEND, extra: tuple[str, ...] = (),
+    log_path: Path | None = None,
+) -> tuple[subprocess.Popen, str]:
+    """Start `python -m service` on 127.0.0.1 and wait until /ready answers. Its stderr goes to log_path when
+    given (a pipe nobody reads would fill up and stall a server writing request lines), else to a pipe."""
+    port = free_port()
+    command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--backend", backend,
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]
+    log = log_path.open("w", encoding="utf-8") if log_path is not None else None
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    if log is not None:
+        log.close()  # the child has its own copy
+    base = f"http://127.0.0.1:{port}"
+    api_key = (env or {}).get("IQA_API_KEY")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/ready", headers=headers, timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    output = process.stderr.read() if process.stderr else log_path.read_text(encoding="utf-8") if log_path else ""
+    raise RuntimeError(f"server did not become ready: {output}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return [pid] + [descendant for kid in kids for descendant in process_tree(kid)]
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """One field (Rss, Pss) of /proc/<pid>/smaps_rollup, in KiB; 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            return next((int(line.split()[1]) for line in rollup if line.startswith(field + ":")), 0)
+    except OSError:
+        return 0
+
+
+def server_rss_kib(process: subprocess.Popen) -> int:
+    """Resident memory of the server and its workers, in KiB."""
+    return sum(memory_kib(pid, "Rss") for pid in process_tree(process.pid))
+
+
+def server_memory(process: subprocess.Popen) -> str:
+    """RSS and PSS (pages shared between workers counted once in total) of the server and its workers."""
+    pids = process_tree(process.pid)
+    rss, pss = (sum(memory_kib(pid, field) for pid in pids) / 1024 for field in ("Rss", "Pss"))
+    return f"server memory over {len(pids)} process(es): RSS {rss:.0f} MiB, PSS {pss:.0f} MiB"
+
+
+def machine_description() -> str:
+    """CPU model and count, for the record."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{os.cpu_count()} × {model}, Python {sys.version.split()[0]}"

@@ -1,0 +1,1 @@
+"""Quality: eval sets, public benchmarks (SciFact, SQuAD), calibration and fitting the answer models."""

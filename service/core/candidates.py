@@ -1,0 +1,107 @@
+"""Candidate answer sentences: the sentences of the best retrieved chunks, with what retrieval knew of them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.core.retrieval import QueryScores, Retriever
+from service.core.sentence_features import Candidates
+
+
+def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of each sentence's previous and next sentence in the same document (-1 where there is none)."""
+    spans = retriever.index.records.sentence_spans
+    count = len(spans)
+    documents = np.asarray(spans[sentence_ids, 0])
+    before = np.clip(sentence_ids - 1, 0, count - 1)
+    after = np.clip(sentence_ids + 1, 0, count - 1)
+    previous = np.where((sentence_ids > 0) & (np.asarray(spans[before, 0]) == documents), before, -1)
+    following = np.where((sentence_ids < count - 1) & (np.asarray(spans[after, 0]) == documents), after, -1)
+    return previous, following
+
+
+def paragraph_edges(retriever: Retriever, sentence_ids: np.ndarray, previous: np.ndarray, following: np.ndarray) -> np.ndarray:
+    """For each sentence: whether it starts a paragraph and whether it ends one (a blank line between)."""
+    records = retriever.index.records
+    spans = records.sentence_spans
+    edges = np.zeros((len(sentence_ids), 2), dtype=np.float32)
+    for row, (sentence_id, before, after) in enumerate(zip(sentence_ids, previous, following)):
+        position, start, end = (int(v) for v in spans[sentence_id])
+        text = records.text(position)
+        edges[row, 0] = before < 0 or "\n\n" in text[int(spans[before, 2]) : start].replace("\r", "")
+        edges[row, 1] = after < 0 or "\n\n" in text[end : int(spans[after, 1])].replace("\r", "")
+    return edges
+
+
+def similarity_or_zero(scores: QueryScores, ids: np.ndarray) -> np.ndarray:
+    """Question similarity of sentence ids, 0 where the id is -1."""
+    safe = np.where(ids >= 0, ids, 0)
+    return np.where(ids >= 0, scores.sentence_dense[safe], 0.0).astype(np.float32)
+
+
+def complete_chunk_features(
+    retriever: Retriever, text: str, vector: np.ndarray, chunk_ids: list[int], features: dict[str, dict[int, float]]
+) -> dict[str, dict[int, float]]:
+    """The chunk features a single-retriever mode did not compute, for the answer step's chunks only."""
+    index, ids = retriever.index, np.array(chunk_ids, dtype=np.int64)
+    # Shares are taken of the best of these chunks, whichever retrievers proposed them.
+    found = {name: {chunk_id: scores[chunk_id] for chunk_id in chunk_ids if chunk_id in scores} for name, scores in features.items()}
+    if "chunk_dense" not in found:
+        found["chunk_dense"] = dict(zip(chunk_ids, (index.chunk_vectors(ids) @ vector[0]).tolist()))
+    if "chunk_lexical" not in found:
+        found["chunk_lexical"] = dict(zip(chunk_ids, index.chunk_lexical.scores_for(text, ids).tolist()))
+    if "document_lexical" not in found:
+        positions = np.asarray(index.records.chunk_spans[ids, 0])
+        found["document_lexical"] = dict(zip(chunk_ids, index.document_lexical.scores_for(text, positions).tolist()))
+    return found
+
+
+def gather_candidates(
+    retriever: Retriever, text: str, vector: np.ndarray, ranked_chunks: list[tuple[int, float]], chunk_features: dict[str, dict[int, float]], scores: QueryScores
+) -> Candidates:
+    """Every sentence of the ranked chunks once, with its best chunk's rank and scores."""
+    records = retriever.index.records
+    chunk_features = complete_chunk_features(retriever, text, vector, [chunk_id for chunk_id, _ in ranked_chunks], chunk_features)
+    best_chunk: dict[int, tuple[int, int, float]] = {}
+    for rank, (chunk_id, fused) in enumerate(ranked_chunks, start=1):
+        for sentence_id in records.chunk_sentences(chunk_id):
+            best_chunk.setdefault(sentence_id, (rank, chunk_id, fused))
+    sentence_ids = np.fromiter(best_chunk, dtype=np.int64, count=len(best_chunk))
+    chunk_of = [best_chunk[int(s)][1] for s in sentence_ids]
+    previous, following = neighbours(retriever, sentence_ids)
+    texts = [retriever.index.sentences[int(s)].text for s in sentence_ids]
+    context = [" ".join(retriever.index.sentences[int(n)].text for n in (p, f) if n >= 0) for p, f in zip(previous, following)]
+    return Candidates(
+        sentence_ids=sentence_ids.tolist(),
+        texts=texts,
+        passage_score=np.array([best_chunk[int(s)][2] for s in sentence_ids], dtype=np.float32),
+        passage_rank=np.array([best_chunk[int(s)][0] for s in sentence_ids], dtype=np.float32),
+        chunk_dense=chunk_column(chunk_features, "chunk_dense", chunk_of, share=False),
+        chunk_lexical=chunk_column(chunk_features, "chunk_lexical", chunk_of),
+        document_lexical=chunk_column(chunk_features, "document_lexical", chunk_of),
+        edges=paragraph_edges(retriever, sentence_ids, previous, following),
+        documents=np.asarray(records.sentence_spans[sentence_ids, 0]),
+        dense=scores.sentence_dense[sentence_ids].astype(np.float32),
+        dense_prev=similarity_or_zero(scores, previous),
+        dense_next=similarity_or_zero(scores, following),
+        lexical=sentence_lexical(retriever, text, sentence_ids, texts),
+        context_texts=context,
+        background=retriever.background_similarity(vector),
+    )
+
+
+def chunk_column(features: dict[str, dict[int, float]], name: str, chunk_of: list[int], share: bool = True) -> np.ndarray:
+    """One chunk feature for each sentence's chunk, as a share of the best candidate chunk's when share."""
+    scores = features.get(name, {})
+    values = np.array([scores.get(chunk_id, 0.0) for chunk_id in chunk_of], dtype=np.float32)
+    if not share:
+        return values
+    best = max(scores.values(), default=0.0)
+    return values / best if best > 0 else np.zeros_like(values)
+
+
+def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Sentence BM25 of the candidates, from their own tokens where the index allows."""
+    lexical = retriever.index.sentence_lexical
+    found = lexical.scores_of_texts(text, texts)
+    return (lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)

@@ -1,0 +1,206 @@
+"""Features of candidate answer sentences: what the learned answer ranker reads.
+
+Every feature is scale-free (a share, a cosine, a rank, or a score divided by the best candidate's),
+so a ranker fit on one corpus reads another corpus's candidates the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+
+import numpy as np
+
+from indexer.lexical import LexicalIndex, text_tokens
+from service.core.stopwords import ENGLISH_STOP_WORDS
+
+QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
+# The kind of answer a question asks for, by its wording; order matters (first match wins).
+QUESTION_TYPES = (
+    ("how_many", r"\bhow\s+(many|much)\b|\bwhat\s+(number|percentage|proportion|amount)\b"),
+    ("when", r"\bwhen\b|\bwhat\s+(year|date|day|month|time|century|decade|period)\b|\bwhich\s+(year|date|century)\b"),
+    ("how_long", r"\bhow\s+(long|far|old|often|big|large|tall|high|fast)\b"),
+    ("who", r"\bwho(m|se)?\b"),
+    ("where", r"\bwhere\b"),
+    ("why", r"\bwhy\b"),
+    ("how", r"\bhow\b"),
+    ("which", r"\bwhich\b"),
+    ("what", r"\bwhat\b"),
+)
+QUESTION_TYPE_PATTERNS = [(name, re.compile(pattern, re.IGNORECASE)) for name, pattern in QUESTION_TYPES]
+NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|quarter)\b",
+    re.IGNORECASE,
+)
+YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
+AMOUNT = re.compile(r"%|\bper\s*cent\b|\bpercent\b|[£$€]\s?\d", re.IGNORECASE)
+CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+WORD = re.compile(r"[A-Za-z]+")
+# Sentences whose signals are remembered (about 1 KB each).
+SIGNAL_CACHE_SENTENCES = 65_536
+
+FEATURES = (
+    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
+    "lexical_share", "lexical_rank", "lexical_of_query",
+    "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread",
+    "missing_context", "missing_document", "tokens",
+    "passage_score", "passage_rank", "chunk_dense", "chunk_lexical_share", "document_lexical_share",
+    "document_best_passage", "document_dense_gap", "document_lexical_gap", "dense_rank_in_document", "lexical_rank_in_document",
+    "starts_paragraph", "ends_paragraph",
+    "question_type", "question_terms",
+    "has_number", "has_year", "has_month", "has_amount", "new_names",
+)
+
+
+def question_type(question: str) -> int:
+    """Index of the question's kind in QUESTION_TYPES (len(QUESTION_TYPES) when none matches)."""
+    return next((number for number, (_, pattern) in enumerate(QUESTION_TYPE_PATTERNS) if pattern.search(question)), len(QUESTION_TYPES))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The sentences up for quoting, and what retrieval knew of the passages that hold them."""
+
+    sentence_ids: list[int]
+    texts: list[str]
+    # For each sentence: the best fused score and rank of a retrieved passage holding it, that chunk's scores.
+    passage_score: np.ndarray
+    passage_rank: np.ndarray
+    chunk_dense: np.ndarray
+    chunk_lexical: np.ndarray
+    document_lexical: np.ndarray
+    # Whether each sentence starts and ends a paragraph (n x 2).
+    edges: np.ndarray
+    # The position of each sentence's document, to compare it with the other candidates of its document.
+    documents: np.ndarray
+    dense: np.ndarray
+    dense_prev: np.ndarray
+    dense_next: np.ndarray
+    lexical: np.ndarray
+    # The neighbours' texts, for coverage in context.
+    context_texts: list[str]
+    # Mean and spread of the question's cosine to sentences at large.
+    background: tuple[float, float] = (0.0, 1.0)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1-based rank of each value, highest first (ties share the better rank)."""
+    order = -values
+    return np.searchsorted(np.sort(order), order, side="left").astype(np.float32) + 1
+
+
+def share_of_best(values: np.ndarray) -> np.ndarray:
+    """Each value divided by the largest (0 when none is positive)."""
+    best = float(values.max()) if len(values) else 0.0
+    return values / best if best > 0 else np.zeros_like(values)
+
+
+def idf_weights(lexical: LexicalIndex, terms: Sequence[str]) -> dict[str, float]:
+    """BM25 idf of each distinct question term (unseen terms get the largest idf)."""
+    return {term: lexical.idf(term) for term in dict.fromkeys(terms)}
+
+
+def coverage_of(weights: dict[str, float], tokens: set[str]) -> float:
+    """Idf-weighted share of the question's terms found among tokens."""
+    total = sum(weights.values())
+    return sum(weight for term, weight in weights.items() if term in tokens) / total if total else 0.0
+
+
+def bigram_share(question_terms: Sequence[str], tokens: Sequence[str]) -> float:
+    """Share of the question's adjacent term pairs that are adjacent in the sentence too."""
+    wanted = set(pairwise(question_terms))
+    return len(wanted & set(pairwise(tokens))) / len(wanted) if wanted else 0.0
+
+
+def match_spread(weights: dict[str, float], tokens: Sequence[str]) -> float:
+    """How far apart the question's terms sit in the sentence: span of matched tokens over its length."""
+    where = [i for i, token in enumerate(tokens) if token in weights]
+    return (where[-1] - where[0] + 1) / len(tokens) if len(where) > 1 else 0.0
+
+
+@lru_cache(maxsize=SIGNAL_CACHE_SENTENCES)
+def sentence_signals(text: str) -> tuple[tuple[float, float, float, float], frozenset[str]]:
+    """Whether a sentence holds numbers, years, months and amounts, and its capitalised words, lower-cased.
+    Remembered: they do not depend on the question, and the same sentences are candidates again and again."""
+    flags = (float(bool(NUMBER.search(text))), float(bool(YEAR.search(text))), float(bool(MONTH.search(text))), float(bool(AMOUNT.search(text))))
+    return flags, frozenset(word.lower() for word in CAPITALISED.findall(text))
+
+
+def answer_type_signals(text: str, question_words: set[str]) -> tuple[float, float, float, float, float]:
+    """Numbers, years, months, amounts, and capitalised words the question does not already name."""
+    flags, names = sentence_signals(text)
+    return (*flags, float(len(names - question_words)))
+
+
+def lexical_of_query(lexical: LexicalIndex, weights: dict[str, float], scores: np.ndarray) -> np.ndarray:
+    """Sentence BM25 over the most a text could score for the query (each term once, at k1 saturation)."""
+    ceiling = sum(weights.values())
+    return scores / ceiling if ceiling > 0 else np.zeros_like(scores)
+
+
+def by_document(documents: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate: the best value among its document's candidates, and its own rank among them."""
+    best, rank = np.empty_like(values), np.empty_like(values)
+    for document in np.unique(documents):
+        members = documents == document
+        best[members] = values[members].max()
+        rank[members] = ranks(values[members])
+    return best, rank
+
+
+def document_columns(candidates: Candidates, lexical_share: np.ndarray) -> np.ndarray:
+    """Per candidate: its document's best passage score, its gaps to the document's best dense and BM25
+    sentence, and its dense and BM25 rank within the document (n x 5)."""
+    best_passage, _ = by_document(candidates.documents, candidates.passage_score)
+    best_dense, dense_rank = by_document(candidates.documents, candidates.dense)
+    best_lexical, lexical_rank = by_document(candidates.documents, lexical_share)
+    return np.column_stack([best_passage, candidates.dense - best_dense, lexical_share - best_lexical, dense_rank, lexical_rank])
+
+
+def missing_weight(weights: dict[str, float], tokens: set[str]) -> float:
+    """The largest idf among question terms missing from tokens, over the largest idf of all of them."""
+    largest = max(weights.values(), default=0.0)
+    return max((w for term, w in weights.items() if term not in tokens), default=0.0) / largest if largest > 0 else 0.0
+
+
+def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: Candidates) -> np.ndarray:
+    """Per candidate: question-term coverage of the sentence, its context and its document's candidates,
+    new terms, shared bigrams, match spread, and the weight of the rarest missing term (n x 9)."""
+    sequences = [text_tokens(text) for text in candidates.texts]
+    contexts = [set(sequence) | set(text_tokens(context)) for sequence, context in zip(sequences, candidates.context_texts)]
+    documents: dict[int, set[str]] = {}
+    for document, context in zip(candidates.documents.tolist(), contexts):
+        documents.setdefault(document, set()).update(context)
+    rows = []
+    for sequence, context, document in zip(sequences, contexts, candidates.documents.tolist()):
+        tokens = set(sequence)
+        rows.append((
+            coverage_of(weights, tokens), coverage_of(weights, context), coverage_of(weights, documents[document]),
+            len(tokens - set(weights)), bigram_share(terms, sequence), match_spread(weights, sequence),
+            missing_weight(weights, context), missing_weight(weights, documents[document]), len(tokens),
+        ))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), 9)
+
+
+def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
+    """One row of FEATURES per candidate sentence."""
+    terms = text_tokens(question, QUESTION_STOPWORDS)
+    weights = idf_weights(lexical, terms)
+    question_words = {word.lower() for word in WORD.findall(question)}
+    lexical_share = share_of_best(candidates.lexical)
+    dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
+    columns = [
+        candidates.dense, candidates.dense - dense_best, ranks(candidates.dense), candidates.dense_prev, candidates.dense_next,
+        (candidates.dense - candidates.background[0]) / candidates.background[1],
+        lexical_share, ranks(candidates.lexical), lexical_of_query(lexical, weights, candidates.lexical),
+        term_columns(terms, weights, candidates),
+        candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,
+        document_columns(candidates, lexical_share), candidates.edges,
+        np.full(len(candidates.texts), question_type(question)), np.full(len(candidates.texts), len(weights)),
+        np.array([answer_type_signals(text, question_words) for text in candidates.texts], dtype=np.float32).reshape(-1, 5),
+    ]
+    return np.column_stack([np.asarray(c, dtype=np.float32).reshape(len(candidates.texts), -1) for c in columns])

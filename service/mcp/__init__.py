@@ -1,0 +1,1 @@
+"""The Model Context Protocol adapter: tools and resources over stdio and /mcp."""
