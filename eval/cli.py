@@ -12,7 +12,7 @@ import msgspec
 
 from eval.quality.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
-from eval.perf.cli import bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench
+from eval.perf.cli import bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench
 from eval.quality.squad_cli import abstention, reqa, train_ranker
 from eval.quality.run import EvalReport, QuestionResult, evaluate
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound
@@ -211,9 +211,11 @@ def compare(
 ) -> None:
     """Run dense, lexical and hybrid variants and chunk sizes; write a report with a plot and tests."""
     from eval.quality import compare as comparison
+    from eval.quality.squad_cli import require_plotting
     from indexer.build import BuildSettings
     from indexer.embedding import load_encoder
 
+    require_plotting()
     if squad_dir is not None:
         write_quality_speed(squad_dir, dataset, corpus, table_models, table_backends, cache, out)
         return
@@ -303,5 +305,5 @@ def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str 
     click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
 
 
-for command in (bench, index_bench, scale, scale_service, scrape_bench, soak, upload_bench, reqa, train_ranker, abstention):
+for command in (bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench, reqa, train_ranker, abstention):
     cli.add_command(command)

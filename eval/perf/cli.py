@@ -275,3 +275,23 @@ def upload_bench(corpus: Path, pages: int, model: str, backend: str) -> None:
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder")
     for line in time_upload(corpus, model, backend, pages).lines():
         click.echo(line)
+
+
+@click.command("install-bench")
+@click.option("--before", required=True, help="The commit whose pyproject to install first (e.g. the last one before a dependency change).")
+@click.option("--timeout", default=7200.0, show_default=True, type=click.FloatRange(60), help="Seconds either install may take.")
+def install_bench(before: str, timeout: float) -> None:
+    """The README's first install (fresh venv, pip install -e ., no pip cache) of an earlier commit against the working tree."""
+    import subprocess
+
+    from eval.perf import bench as timing
+    from eval.perf.install_bench import compare_installs, report
+
+    root = Path(__file__).resolve().parents[2]
+    click.echo(f"machine: {timing.machine_description()}; both installs with an empty pip cache, one after the other")
+    try:
+        old, new = compare_installs(root, before, timeout)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        raise click.ClickException(f"an install failed: {error}") from error
+    for line in report(old, new):
+        click.echo(line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.plotting import pyplot
 from eval.quality.metrics import auroc, calibration_bins, expected_calibration_error
 from eval.quality.squad import Paragraph, Squad, UniqueQuestion, in_half, unique_questions
 
@@ -110,11 +111,7 @@ def outcomes_of(run, questions: list[UniqueQuestion]) -> list[Outcome]:
 def reliability_diagram(kinds: dict[str, list[Outcome]], out: Path) -> None:
     """A PNG of two panels, each with the diagonal: coverage against answerability on the left-out set, and
     the answer probability against 'first evidence right' on every covered question, one line per set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 5))
     left_out = next((outcomes for name, outcomes in kinds.items() if name.startswith(LEFT_OUT)), [])
     reliability_panel(left, {"left-out articles (v1.1)": ([o.coverage for o in left_out], [o.answerable for o in left_out])}, "coverage", "share answerable")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from scipy import stats
 
+from eval.plotting import pyplot
 from eval.quality.beir import CHUNK_DEPTH, load_queries, run_beir
 from eval.perf.bench import machine_description
 from eval.quality.dataset import EvalQuestion
@@ -122,11 +123,7 @@ def paired_tests(base: Outcome, other: Outcome) -> str:
 
 def plot_recall(outcomes: list[Outcome], path: Path, title: str) -> None:
     """Recall@k curves of every configuration, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     for outcome in outcomes:
         ks = range(1, len(outcome.recall_curve) + 1)

@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from eval.options import backend_option
+from eval.plotting import PlottingUnavailable, pyplot
 from eval.quality.squad import HALVES, SquadError, load_squad, unique_questions
 from indexer.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
 from indexer.store import IndexStoreError
@@ -196,6 +197,8 @@ def abstention(squad_dir: Path, half: str, model: str, backend: str, cache: Path
     """Verdicts on SQuAD (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json): left-out articles and v2.0 near misses."""
     from eval.quality.abstention import answer_summary, covered, reliability_diagram, summarise
 
+    if plot is not None:
+        require_plotting()
     try:
         kinds = abstention_runs(squad_dir, half, model, backend, cache, not as_json)
     except (SquadError, IndexStoreError, ModelNotFound) as error:
@@ -213,3 +216,11 @@ def abstention(squad_dir: Path, half: str, model: str, backend: str, cache: Path
         click.echo(f"  {name}")
         for metric, value in metrics.items():
             click.echo(f"    {metric:<36}{value:.4f}" if isinstance(value, float) and not value.is_integer() else f"    {metric:<36}{value:.0f}")
+
+
+def require_plotting() -> None:
+    """Fail before a long run whose plot could not be drawn."""
+    try:
+        pyplot()
+    except PlottingUnavailable as error:
+        raise click.ClickException(str(error)) from error
