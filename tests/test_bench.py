@@ -71,3 +71,19 @@ def test_drained_wrk_run_and_metrics_count_the_same_requests(server: str) -> Non
     after = ask_counts(server, {})
     assert figures["sent"] > 0 and figures["statuses"] == {"200": figures["sent"]} and scraper.scrapes >= 3
     assert after["200"] - before.get("200", 0) == figures["sent"] and 0.9 < figures["seconds"] < 6
+
+
+def test_the_stage_profile_accounts_for_every_millisecond_and_leaves_the_code_unwrapped(retriever: Retriever) -> None:
+    from eval.perf.profile import OTHER, profile_answers
+    from service.core import answer as answer_module
+    from service.core.answer import answer_question
+
+    before = (Encoder.encode, answer_module.feature_matrix)
+    questions = ["What did the inspector say about vetting?", "Is the Met efficient?"]
+    rows = {stage: (ms, share) for stage, ms, share in profile_answers(lambda q: answer_question(retriever, q), questions, 20)}
+    assert {"encoder", "dense search", "lexical search", "fusion", "candidate gathering", "sentence features", "ranker", "confidence", "composing", OTHER} <= set(rows)
+    assert abs(sum(share for _, share in rows.values()) - 1) < 1e-9
+    assert all(ms > 0 for stage, (ms, _) in rows.items() if stage != OTHER)
+    # Exclusive time: the encoder is charged once, not again to the retrieval stage that calls it.
+    assert rows["encoder"][1] > 0.15
+    assert (Encoder.encode, answer_module.feature_matrix) == before

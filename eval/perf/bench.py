@@ -79,6 +79,29 @@ def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> L
     return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
 
 
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def served_threads(backend: str, workers: int) -> int:
+    """The encoder threads each server worker uses by default, so the encoder is timed as it is served."""
+    from service.http.app import encoder_threads
+
+    return encoder_threads(backend, workers, cpu_count())
+
+
+def encoder_ratios(report: LatencyReport, local: LatencyReport, encoder: LatencyReport, cores: int) -> str:
+    """A load run against the encoder alone: p50 and p99 over encoder p50, answers/s over what the cores
+    could do running only the encoder (cores / encoder p50), and HTTP and JSON's share of p50 over in-process."""
+    ceiling = cores / (encoder.p50 / 1000)
+    return (
+        f"{'':<24} p50 / encoder p50 = {report.p50 / encoder.p50:.2f}; p99 / encoder p50 = {report.p99 / encoder.p50:.1f}; "
+        f"answers/s / (cores / encoder p50) = {report.rate / ceiling:.2f} ({report.rate:.1f} of {ceiling:.0f}); "
+        f"HTTP and JSON {report.p50 - local.p50:.2f} ms over in-process p50"
+    )
+
+
 def time_verdict(retriever: Retriever, questions: list[str], rounds: int = 20) -> float:
     """Mean milliseconds of the verdict step per answer: the wording signals and both scores."""
     from service.core.answer import AnswerSettings, draft_answer, judge

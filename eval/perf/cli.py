@@ -28,38 +28,50 @@ if TYPE_CHECKING:
 @click.option("--client", type=click.Choice(["auto", "wrk", "httpx"]), default="auto", show_default=True, help="Load generator: wrk (Debian's package) when installed, else async httpx.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024), help="Server's most questions per encoder call (1 turns batching off).")
-def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int, max_batch: int) -> None:
-    """Time /ask on a real server on 127.0.0.1 against the in-process path."""
+@click.option("--profile", is_flag=True, help="Also time each stage of the in-process answer path, as ms and share.")
+def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int, max_batch: int, profile: bool) -> None:
+    """Time /ask on a real server on 127.0.0.1 against the in-process path and the encoder alone, as ratios."""
     from eval.perf import bench as timing
     from eval.perf.wrk import wrk_available
 
     if client == "auto":
         client = "wrk" if wrk_available() else "httpx"
     questions = [question.question for question in load_eval_set(set_path)]
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder; {workers} worker(s); max batch {max_batch}; load from {client}")
-    retriever = Retriever.open(index_dir, model, backend)
+    cores, threads = timing.cpu_count(), timing.served_threads(backend, workers)
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s); max batch {max_batch}; load from {client}")
+    retriever = Retriever.open(index_dir, model, backend, threads)
     timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
     local = timing.time_in_process(retriever, questions, requests)
-    click.echo(local.line())
-    encoder = timing.time_encoder(retriever, questions, min(500, requests))
-    click.echo(encoder.line())
-    click.echo(f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}")
+    encoder = timing.time_encoder(retriever, questions, requests)
+    for line in (encoder.line(), local.line(), f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}"):
+        click.echo(line)
     verdict_ms = timing.time_verdict(retriever, questions)
     click.echo(f"{'verdict step':<24} {verdict_ms * 1000:.0f} us per answer (wording signals and both scores) = {verdict_ms / encoder.p50:.3f} x encoder p50")
+    if profile:
+        print_profile(retriever, questions, requests)
     process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers), "--max-batch", str(max_batch)))
     try:
         drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
         for concurrency in concurrencies:
             report = drive_load(base, questions, client, requests, seconds, concurrency)
             click.echo(report.line())
-            if concurrency == 1:
-                click.echo(f"{'':<24} HTTP p50 / in-process p50 = {report.p50 / local.p50:.2f}")
+            click.echo(timing.encoder_ratios(report, local, encoder, cores))
         for label in timing.STREAMS:
             click.echo(asyncio.run(timing.time_stream(base, label, questions, min(100, requests))).line())
         click.echo(timing.server_memory(process))
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def print_profile(retriever: Retriever, questions: list[str], requests: int) -> None:
+    """Each stage of the in-process answer path: ms per answer and share (HTTP and JSON: the wrk c=1 line's excess)."""
+    from eval.perf.profile import profile_answers
+    from service.core.answer import answer_question
+
+    click.echo(f"{'stage':<24} {'ms/answer':>10} {'share':>7}")
+    for stage, milliseconds, share in profile_answers(lambda question: answer_question(retriever, question), questions, requests):
+        click.echo(f"{stage:<24} {milliseconds:10.3f} {share:7.1%}")
 
 
 @click.command("scrape-bench")
