@@ -147,6 +147,10 @@ class RecordStore:
         self.chunks = ChunkTable(self, self.chunk_spans)
         self.sentences = SentenceTable(self, self.sentence_spans)
 
+    def close(self) -> None:
+        """Close the SQLite connection (a store only the writer reads, while writing)."""
+        self._connection.close()
+
     def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read-only statement; one connection shared under a lock (reads take microseconds)."""
         with self._lock:

@@ -17,6 +17,7 @@ from indexer.failpoints import failpoint
 from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, check_writable, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
+from indexer.sentence_table import SentenceTable, compute_sentence_table
 from indexer.types import Chunk, Document, Sentence
 from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
 
@@ -128,6 +129,7 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     failpoint("writing")
     np.save(directory / SENTENCE_VECTORS, np.ascontiguousarray(contents.sentence_vectors, dtype=np.float32))
     write_records(directory, contents.documents, contents.chunks, contents.sentences)
+    write_sentence_table(directory, contents.sentence_lexical)
     lexical_indexes = (
         (CHUNK_LEXICAL, contents.chunk_lexical),
         (SENTENCE_LEXICAL, contents.sentence_lexical),
@@ -143,6 +145,15 @@ def write_files(directory: Path, contents: IndexContents, manifest: Manifest) ->
     (directory / MANIFEST).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
     record_verified(directory, manifest)
     return manifest
+
+
+def write_sentence_table(directory: Path, sentence_lexical: LexicalIndex) -> None:
+    """The question-independent facts of every sentence, from the records just written."""
+    records = RecordStore(directory)
+    try:
+        compute_sentence_table(records, sentence_lexical).save(directory)
+    finally:
+        records.close()
 
 
 def header_field(field: msgspec.structs.FieldInfo) -> tuple[Any, ...]:
@@ -246,7 +257,9 @@ class Index:
             # Only probed at chosen ids (scores_for) or not read at all, so read ahead nothing.
             self.sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL, random_access=True)
             self.document_lexical = LexicalIndex.load(index_dir / DOCUMENT_LEXICAL, random_access=True)
-        except (OSError, RuntimeError, ValueError, IndexError, sqlite3.Error) as error:
+            # An index written before sentence tables existed gets one worked out at open.
+            self.sentence_table = SentenceTable.load(index_dir) or compute_sentence_table(self.records, self.sentence_lexical)
+        except (OSError, RuntimeError, ValueError, IndexError, KeyError, sqlite3.Error) as error:
             raise IndexCorrupt(f"index {index_dir} is incomplete or corrupt: {error}") from error
         self.documents = self.records.documents
         self.chunks = self.records.chunks

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from indexer.sentence_table import FLAGS
 from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked
@@ -17,6 +18,7 @@ from service.core.retrieval import RetrievalSettings, Retriever, check_k
 from service.core.sentence_features import Candidates, feature_matrix
 from service.core.types import Answer, Evidence, Passage
 
+UNQUOTABLE = FLAGS.index("unquotable")
 NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
 UNCERTAIN = "The reports may not answer this directly; the closest passage is "
 
@@ -96,15 +98,20 @@ def rank_candidates(
 
 def quotable_rows(retriever: Retriever, candidates: Candidates, order: list[tuple[int, float]]) -> list[tuple[int, float]]:
     """The ranked rows a reader may be shown: no title, heading or byline, no repeated line."""
-    records, kept, seen = retriever.index.records, [], set()
+    table, kept, seen = retriever.index.sentence_table, [], {}
+    unquotable, hashes = table.flags[candidates.ids, UNQUOTABLE], table.text_hash[candidates.ids]
     for row, score in order:
-        sentence = retriever.index.sentences[candidates.sentence_ids[row]]
         # A heading or title names a topic but says nothing about it, so it is never quoted as an answer.
-        if sentence.text in seen or records.is_unquotable(sentence.doc_id, sentence.start, sentence.end):
+        if unquotable[row] or repeats(candidates, row, seen.get(int(hashes[row]))):
             continue
-        seen.add(sentence.text)
+        seen[int(hashes[row])] = row
         kept.append((row, score))
     return kept
+
+
+def repeats(candidates: Candidates, row: int, earlier: int | None) -> bool:
+    """Whether a row's sentence repeats the text of an earlier kept row with the same hash."""
+    return earlier is not None and candidates.read_text(candidates.sentence_ids[row]) == candidates.read_text(candidates.sentence_ids[earlier])
 
 
 def rank_sentences(
@@ -113,7 +120,7 @@ def rank_sentences(
     """The quotable candidates best first, and the features the confidence model reads."""
     matrix = feature_matrix(text, candidates, retriever.index.sentence_lexical)
     order = quotable_rows(retriever, candidates, rank_candidates(retriever, text, candidates, matrix, ranker, settings))
-    first_text = candidates.texts[order[0][0]] if order else ""
+    first_text = candidates.read_text(candidates.sentence_ids[order[0][0]]) if order else ""
     features = answer_features(retriever.index.sentence_lexical, text, passages, matrix, order, first_text)
     return Ranking([candidates.sentence_ids[row] for row, _ in order], [score for _, score in order], features)
 

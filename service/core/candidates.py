@@ -6,6 +6,7 @@ import numpy as np
 
 from service.core.retrieval import QueryScores, Retriever
 from service.core.sentence_features import Candidates
+from service.core.sentence_terms import Terms, bm25_scores
 
 
 def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -18,19 +19,6 @@ def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarr
     previous = np.where((sentence_ids > 0) & (np.asarray(spans[before, 0]) == documents), before, -1)
     following = np.where((sentence_ids < count - 1) & (np.asarray(spans[after, 0]) == documents), after, -1)
     return previous, following
-
-
-def paragraph_edges(retriever: Retriever, sentence_ids: np.ndarray, previous: np.ndarray, following: np.ndarray) -> np.ndarray:
-    """For each sentence: whether it starts a paragraph and whether it ends one (a blank line between)."""
-    records = retriever.index.records
-    spans = records.sentence_spans
-    edges = np.zeros((len(sentence_ids), 2), dtype=np.float32)
-    for row, (sentence_id, before, after) in enumerate(zip(sentence_ids, previous, following)):
-        position, start, end = (int(v) for v in spans[sentence_id])
-        text = records.text(position)
-        edges[row, 0] = before < 0 or "\n\n" in text[int(spans[before, 2]) : start].replace("\r", "")
-        edges[row, 1] = after < 0 or "\n\n" in text[end : int(spans[after, 1])].replace("\r", "")
-    return edges
 
 
 def similarity_or_zero(scores: QueryScores, ids: np.ndarray) -> np.ndarray:
@@ -69,23 +57,23 @@ def gather_candidates(
     sentence_ids = np.fromiter(best_chunk, dtype=np.int64, count=len(best_chunk))
     chunk_of = [best_chunk[int(s)][1] for s in sentence_ids]
     previous, following = neighbours(retriever, sentence_ids)
-    texts = [retriever.index.sentences[int(s)].text for s in sentence_ids]
-    context = [" ".join(retriever.index.sentences[int(n)].text for n in (p, f) if n >= 0) for p, f in zip(previous, following)]
+    index = retriever.index
     return Candidates(
         sentence_ids=sentence_ids.tolist(),
-        texts=texts,
         passage_score=np.array([best_chunk[int(s)][2] for s in sentence_ids], dtype=np.float32),
         passage_rank=np.array([best_chunk[int(s)][0] for s in sentence_ids], dtype=np.float32),
         chunk_dense=chunk_column(chunk_features, "chunk_dense", chunk_of, share=False),
         chunk_lexical=chunk_column(chunk_features, "chunk_lexical", chunk_of),
         document_lexical=chunk_column(chunk_features, "document_lexical", chunk_of),
-        edges=paragraph_edges(retriever, sentence_ids, previous, following),
         documents=np.asarray(records.sentence_spans[sentence_ids, 0]),
         dense=scores.sentence_dense[sentence_ids].astype(np.float32),
         dense_prev=similarity_or_zero(scores, previous),
         dense_next=similarity_or_zero(scores, following),
-        lexical=sentence_lexical(retriever, text, sentence_ids, texts),
-        context_texts=context,
+        lexical=sentence_lexical(retriever, text, sentence_ids),
+        previous=previous,
+        following=following,
+        table=index.sentence_table,
+        read_text=lambda sentence_id: index.sentences[sentence_id].text,
         background=retriever.background_similarity(vector),
     )
 
@@ -100,8 +88,8 @@ def chunk_column(features: dict[str, dict[int, float]], name: str, chunk_of: lis
     return values / best if best > 0 else np.zeros_like(values)
 
 
-def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray, texts: list[str]) -> np.ndarray:
-    """Sentence BM25 of the candidates, from their own tokens where the index allows."""
-    lexical = retriever.index.sentence_lexical
-    found = lexical.scores_of_texts(text, texts)
-    return (lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)
+def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray) -> np.ndarray:
+    """Sentence BM25 of the candidates, from their stored terms where the index allows."""
+    index = retriever.index
+    found = bm25_scores(index.sentence_lexical, text, Terms.of(index.sentence_table, sentence_ids))
+    return (index.sentence_lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)

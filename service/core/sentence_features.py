@@ -7,14 +7,16 @@ so a ranker fit on one corpus reads another corpus's candidates the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property
 from itertools import pairwise
 
 import numpy as np
 
 from indexer.lexical import LexicalIndex, text_tokens
+from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
+from service.core.sentence_terms import Terms, gather, largest_missing, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -31,17 +33,7 @@ QUESTION_TYPES = (
     ("what", r"\bwhat\b"),
 )
 QUESTION_TYPE_PATTERNS = [(name, re.compile(pattern, re.IGNORECASE)) for name, pattern in QUESTION_TYPES]
-NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|quarter)\b",
-    re.IGNORECASE,
-)
-YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
-MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
-AMOUNT = re.compile(r"%|\bper\s*cent\b|\bpercent\b|[£$€]\s?\d", re.IGNORECASE)
-CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 WORD = re.compile(r"[A-Za-z]+")
-# Sentences whose signals are remembered (about 1 KB each).
-SIGNAL_CACHE_SENTENCES = 65_536
 
 FEATURES = (
     "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
@@ -66,25 +58,41 @@ class Candidates:
     """The sentences up for quoting, and what retrieval knew of the passages that hold them."""
 
     sentence_ids: list[int]
-    texts: list[str]
     # For each sentence: the best fused score and rank of a retrieved passage holding it, that chunk's scores.
     passage_score: np.ndarray
     passage_rank: np.ndarray
     chunk_dense: np.ndarray
     chunk_lexical: np.ndarray
     document_lexical: np.ndarray
-    # Whether each sentence starts and ends a paragraph (n x 2).
-    edges: np.ndarray
     # The position of each sentence's document, to compare it with the other candidates of its document.
     documents: np.ndarray
     dense: np.ndarray
     dense_prev: np.ndarray
     dense_next: np.ndarray
     lexical: np.ndarray
-    # The neighbours' texts, for coverage in context.
-    context_texts: list[str]
+    # Each sentence's previous and next sentence in its document (-1: none), for coverage in context.
+    previous: np.ndarray
+    following: np.ndarray
+    # What the index knows of every sentence regardless of the question, and how to read a sentence's text.
+    table: SentenceTable
+    read_text: Callable[[int], str]
     # Mean and spread of the question's cosine to sentences at large.
     background: tuple[float, float] = (0.0, 1.0)
+
+    @cached_property
+    def texts(self) -> list[str]:
+        """The candidates' texts (read only when asked for: the features come from the table)."""
+        return [self.read_text(sentence_id) for sentence_id in self.sentence_ids]
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """sentence_ids as an array."""
+        return np.asarray(self.sentence_ids, dtype=np.int64)
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Whether each sentence starts and ends a paragraph (n x 2)."""
+        return np.asarray(self.table.flags[self.ids, 4:6], dtype=np.float32).reshape(-1, 2)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -122,10 +130,9 @@ def match_spread(weights: dict[str, float], tokens: Sequence[str]) -> float:
     return (where[-1] - where[0] + 1) / len(tokens) if len(where) > 1 else 0.0
 
 
-@lru_cache(maxsize=SIGNAL_CACHE_SENTENCES)
 def sentence_signals(text: str) -> tuple[tuple[float, float, float, float], frozenset[str]]:
-    """Whether a sentence holds numbers, years, months and amounts, and its capitalised words, lower-cased.
-    Remembered: they do not depend on the question, and the same sentences are candidates again and again."""
+    """Whether a sentence holds numbers, years, months and amounts, and its capitalised words, lower-cased
+    (what the sentence table stores for every sentence at build time)."""
     flags = (float(bool(NUMBER.search(text))), float(bool(YEAR.search(text))), float(bool(MONTH.search(text))), float(bool(AMOUNT.search(text))))
     return flags, frozenset(word.lower() for word in CAPITALISED.findall(text))
 
@@ -134,6 +141,16 @@ def answer_type_signals(text: str, question_words: set[str]) -> tuple[float, flo
     """Numbers, years, months, amounts, and capitalised words the question does not already name."""
     flags, names = sentence_signals(text)
     return (*flags, float(len(names - question_words)))
+
+
+def table_signals(candidates: Candidates, question_words: set[str]) -> np.ndarray:
+    """answer_type_signals of every candidate from the sentence table (n x 5)."""
+    table, ids = candidates.table, candidates.ids
+    rows, _, names, counts = gather(table.name_offsets, table.name_ids, ids)
+    named = np.array([table.names[word] for word in question_words if word in table.names], dtype=np.int64)
+    known = np.bincount(rows[np.isin(names, named)], minlength=len(ids))
+    flags = np.asarray(table.flags[ids, :4], dtype=np.float32).reshape(-1, 4)
+    return np.column_stack([flags, (counts - known).astype(np.float32)])
 
 
 def lexical_of_query(lexical: LexicalIndex, weights: dict[str, float], scores: np.ndarray) -> np.ndarray:
@@ -167,23 +184,27 @@ def missing_weight(weights: dict[str, float], tokens: set[str]) -> float:
     return max((w for term, w in weights.items() if term not in tokens), default=0.0) / largest if largest > 0 else 0.0
 
 
-def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: Candidates) -> np.ndarray:
+def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
     """Per candidate: question-term coverage of the sentence, its context and its document's candidates,
-    new terms, shared bigrams, match spread, and the weight of the rarest missing term (n x 9)."""
-    sequences = [text_tokens(text) for text in candidates.texts]
-    contexts = [set(sequence) | set(text_tokens(context)) for sequence, context in zip(sequences, candidates.context_texts)]
-    documents: dict[int, set[str]] = {}
-    for document, context in zip(candidates.documents.tolist(), contexts):
-        documents.setdefault(document, set()).update(context)
-    rows = []
-    for sequence, context, document in zip(sequences, contexts, candidates.documents.tolist()):
-        tokens = set(sequence)
-        rows.append((
-            coverage_of(weights, tokens), coverage_of(weights, context), coverage_of(weights, documents[document]),
-            len(tokens - set(weights)), bigram_share(terms, sequence), match_spread(weights, sequence),
-            missing_weight(weights, context), missing_weight(weights, documents[document]), len(tokens),
-        ))
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), 9)
+    new terms, shared bigrams, match spread, and the weight of the rarest missing term (n x 9); the
+    per-sentence functions above (coverage_of, bigram_share, …) define each, computed here for all at once."""
+    table, ids = candidates.table, candidates.ids
+    term_ids, values = vocabulary_ids(lexical, list(weights)), np.array(list(weights.values()), dtype=np.float64)
+    total = sum(weights.values())
+    own = Terms.of(table, ids)
+    held = own.holding(term_ids)
+    context = held | Terms.of(table, candidates.previous).holding(term_ids) | Terms.of(table, candidates.following).holding(term_ids)
+    document = np.zeros_like(context)
+    for position in np.unique(candidates.documents):
+        members = candidates.documents == position
+        document[members] = context[members].any(axis=0)
+    distinct = np.asarray(table.distinct_terms[ids])
+    columns = (
+        weighted_share(held, values, total), weighted_share(context, values, total), weighted_share(document, values, total),
+        distinct - held.sum(axis=1), pair_shares(own, terms, lexical), spreads(own, term_ids),
+        largest_missing(context, values), largest_missing(document, values), distinct,
+    )
+    return np.column_stack([np.asarray(column, dtype=np.float32) for column in columns]).reshape(len(ids), 9)
 
 
 def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
@@ -193,14 +214,15 @@ def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex)
     question_words = {word.lower() for word in WORD.findall(question)}
     lexical_share = share_of_best(candidates.lexical)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
+    count = len(candidates.sentence_ids)
     columns = [
         candidates.dense, candidates.dense - dense_best, ranks(candidates.dense), candidates.dense_prev, candidates.dense_next,
         (candidates.dense - candidates.background[0]) / candidates.background[1],
         lexical_share, ranks(candidates.lexical), lexical_of_query(lexical, weights, candidates.lexical),
-        term_columns(terms, weights, candidates),
+        term_columns(terms, weights, candidates, lexical),
         candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,
         document_columns(candidates, lexical_share), candidates.edges,
-        np.full(len(candidates.texts), question_type(question)), np.full(len(candidates.texts), len(weights)),
-        np.array([answer_type_signals(text, question_words) for text in candidates.texts], dtype=np.float32).reshape(-1, 5),
+        np.full(count, question_type(question)), np.full(count, len(weights)),
+        table_signals(candidates, question_words),
     ]
-    return np.column_stack([np.asarray(c, dtype=np.float32).reshape(len(candidates.texts), -1) for c in columns])
+    return np.column_stack([np.asarray(c, dtype=np.float32).reshape(count, -1) for c in columns])
