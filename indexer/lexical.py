@@ -18,6 +18,8 @@ from indexer.records import advise_random
 # bm25s sets its own logger to DEBUG, which floods any application log.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
+# Tokens whose idf one index remembers.
+IDF_MEMORY = 65_536
 # Lucene's BM25 variant and parameters, as in Elasticsearch and Anserini.
 BM25_SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
 
@@ -48,6 +50,7 @@ class LexicalIndex:
         self.size = size
         # Mean tokens per indexed text: lets a text be scored from its own tokens (scores_of_texts).
         self.average_length = average_length
+        self.idfs: dict[str, float] = {}
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -69,9 +72,9 @@ class LexicalIndex:
         probed at chosen ids, whose faults would otherwise pull whole neighbourhoods into memory."""
         sizes = json.loads((directory / "size.json").read_text())
         bm25 = bm25s.BM25.load(str(directory), mmap=True)
-        if random_access:
-            for array in bm25.scores.values():
-                advise_random(array)
+        for name, array in bm25.scores.items():
+            # Plain ndarray views of the mappings: np.memmap runs Python code on every indexing.
+            bm25.scores[name] = advise_random(array) if random_access else np.asarray(array)
         return cls(bm25, sizes["size"], sizes.get("average_length"))
 
     def scores(self, query: str) -> np.ndarray:
@@ -116,8 +119,14 @@ class LexicalIndex:
         return result
 
     def idf(self, token: str) -> float:
-        """BM25 (Lucene) inverse document frequency of a token; unseen tokens get the maximum."""
-        column = self.bm25.vocab_dict.get(token)
-        indptr = self.bm25.scores["indptr"]
-        frequency = 0 if column is None else int(indptr[column + 1] - indptr[column])
-        return math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
+        """BM25 (Lucene) inverse document frequency of a token; unseen tokens get the maximum (remembered per
+        token: the same question terms come back for every candidate feature and confidence score)."""
+        known = self.idfs.get(token)
+        if known is None:
+            column = self.bm25.vocab_dict.get(token)
+            indptr = self.bm25.scores["indptr"]
+            frequency = 0 if column is None else int(indptr[column + 1] - indptr[column])
+            if len(self.idfs) >= IDF_MEMORY:
+                self.idfs.clear()  # questions full of unseen words must not grow it without bound
+            known = self.idfs[token] = math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
+        return known

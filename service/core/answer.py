@@ -186,12 +186,13 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
     if scores.allowed is not None and scores.allowed.empty:
         return Prepared(text, [], None, scores.allowed.notice)
     chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, ANSWER_CHUNKS), settings.retrieval, scores)
-    passages = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[:k]]
+    shown = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[: max(k, CONFIDENCE_PASSAGES if ranked else 0)]]
+    passages = shown[:k]
     if not chunks:
         return Prepared(text, passages, None)
     # Without the ranker, the fused scores pick among the shown passages' sentences, as they always did.
     chosen = chunks if ranked else chunks[:k]
-    context = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[:CONFIDENCE_PASSAGES]] if ranked else passages
+    context = shown[:CONFIDENCE_PASSAGES] if ranked else passages
     candidates = gather_candidates(retriever, text, query_vector, chosen, chunk_features, scores)
     return Prepared(text, passages, candidates, context=context)
 

@@ -49,47 +49,57 @@ def gather_candidates(
 ) -> Candidates:
     """Every sentence of the ranked chunks once, with its best chunk's rank and scores."""
     records = retriever.index.records
-    chunk_features = complete_chunk_features(retriever, text, vector, [chunk_id for chunk_id, _ in ranked_chunks], chunk_features)
-    best_chunk: dict[int, tuple[int, int, float]] = {}
-    for rank, (chunk_id, fused) in enumerate(ranked_chunks, start=1):
-        for sentence_id in records.chunk_sentences(chunk_id):
-            best_chunk.setdefault(sentence_id, (rank, chunk_id, fused))
-    sentence_ids = np.fromiter(best_chunk, dtype=np.int64, count=len(best_chunk))
-    chunk_of = [best_chunk[int(s)][1] for s in sentence_ids]
+    chunk_ids = np.array([chunk_id for chunk_id, _ in ranked_chunks], dtype=np.int64)
+    chunk_features = complete_chunk_features(retriever, text, vector, chunk_ids.tolist(), chunk_features)
+    sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
+    fused = np.array([score for _, score in ranked_chunks], dtype=np.float64)
     previous, following = neighbours(retriever, sentence_ids)
     index = retriever.index
+    terms = Terms.of(index.sentence_table, np.concatenate([sentence_ids, previous, following]))
     return Candidates(
         sentence_ids=sentence_ids.tolist(),
-        passage_score=np.array([best_chunk[int(s)][2] for s in sentence_ids], dtype=np.float32),
-        passage_rank=np.array([best_chunk[int(s)][0] for s in sentence_ids], dtype=np.float32),
-        chunk_dense=chunk_column(chunk_features, "chunk_dense", chunk_of, share=False),
-        chunk_lexical=chunk_column(chunk_features, "chunk_lexical", chunk_of),
-        document_lexical=chunk_column(chunk_features, "document_lexical", chunk_of),
+        passage_score=fused[rows].astype(np.float32),
+        passage_rank=(rows + 1).astype(np.float32),
+        chunk_dense=chunk_column(chunk_features, "chunk_dense", chunk_ids, rows, share=False),
+        chunk_lexical=chunk_column(chunk_features, "chunk_lexical", chunk_ids, rows),
+        document_lexical=chunk_column(chunk_features, "document_lexical", chunk_ids, rows),
         documents=np.asarray(records.sentence_spans[sentence_ids, 0]),
         dense=scores.sentence_dense[sentence_ids].astype(np.float32),
         dense_prev=similarity_or_zero(scores, previous),
         dense_next=similarity_or_zero(scores, following),
-        lexical=sentence_lexical(retriever, text, sentence_ids),
+        lexical=sentence_lexical(retriever, text, sentence_ids, terms.head(len(sentence_ids))),
         previous=previous,
         following=following,
         table=index.sentence_table,
+        terms=terms,
         read_text=lambda sentence_id: index.sentences[sentence_id].text,
         background=retriever.background_similarity(vector),
     )
 
 
-def chunk_column(features: dict[str, dict[int, float]], name: str, chunk_of: list[int], share: bool = True) -> np.ndarray:
-    """One chunk feature for each sentence's chunk, as a share of the best candidate chunk's when share."""
+def first_holders(chunk_spans: np.ndarray, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every sentence of the chunks once, in order of first appearance, and the row (in chunk_ids) of the
+    first, best ranked, chunk that holds it."""
+    spans = np.asarray(chunk_spans[chunk_ids]).reshape(-1, 6)
+    counts = spans[:, 5]
+    rows = np.repeat(np.arange(len(chunk_ids)), counts)
+    held = np.repeat(spans[:, 4], counts) + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    first = np.sort(np.unique(held, return_index=True)[1])
+    return held[first], rows[first]
+
+
+def chunk_column(features: dict[str, dict[int, float]], name: str, chunk_ids: np.ndarray, rows: np.ndarray, share: bool = True) -> np.ndarray:
+    """One chunk feature for each sentence's chunk (chunk_ids[rows]), as a share of the best candidate chunk's when share."""
     scores = features.get(name, {})
-    values = np.array([scores.get(chunk_id, 0.0) for chunk_id in chunk_of], dtype=np.float32)
+    values = np.array([scores.get(chunk_id, 0.0) for chunk_id in chunk_ids.tolist()], dtype=np.float32)[rows]
     if not share:
         return values
     best = max(scores.values(), default=0.0)
     return values / best if best > 0 else np.zeros_like(values)
 
 
-def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray) -> np.ndarray:
+def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray, terms: Terms) -> np.ndarray:
     """Sentence BM25 of the candidates, from their stored terms where the index allows."""
     index = retriever.index
-    found = bm25_scores(index.sentence_lexical, text, Terms.of(index.sentence_table, sentence_ids))
+    found = bm25_scores(index.sentence_lexical, text, terms)
     return (index.sentence_lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)

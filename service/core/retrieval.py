@@ -16,6 +16,7 @@ from service.core.errors import InvalidRequest
 from service.core.filters import Filters, Restriction, restriction
 from service.core.fusion import fuse_scores, ranked
 from service.core.query import retrieval_text
+from service.core.sentence_terms import gather
 from service.core.types import Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -192,8 +193,8 @@ class Retriever:
             return found
         if settings.mode != "lexical":
             found.update(self.nearest_chunks(vector, settings.depth, allowed))
-            for sentence_id in scores.sentence_dense.nearest(settings.depth):
-                found.update(int(i) for i in self.index.records.sentence_chunks(int(sentence_id)))
+            records = self.index.records
+            found.update(gather(records.sentence_chunk_offsets, records.sentence_chunk_ids, scores.sentence_dense.nearest(settings.depth))[2].tolist())
         if scores.chunk_lexical is not None:
             found.update(int(i) for i in top_ids(scores.chunk_lexical, settings.depth) if scores.chunk_lexical[i] > 0)
         # With few allowed sentences, the nearest ones run out and excluded ones fill the depth.

@@ -73,8 +73,10 @@ class Candidates:
     # Each sentence's previous and next sentence in its document (-1: none), for coverage in context.
     previous: np.ndarray
     following: np.ndarray
-    # What the index knows of every sentence regardless of the question, and how to read a sentence's text.
+    # What the index knows of every sentence regardless of the question; from it the terms of the candidates
+    # (rows 0..n-1), of their previous sentences (n..2n-1) and of their next ones (2n..3n-1); how to read a text.
     table: SentenceTable
+    terms: Terms
     read_text: Callable[[int], str]
     # Mean and spread of the question's cosine to sentences at large.
     background: tuple[float, float] = (0.0, 1.0)
@@ -160,12 +162,11 @@ def lexical_of_query(lexical: LexicalIndex, weights: dict[str, float], scores: n
 
 
 def by_document(documents: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate: the best value among its document's candidates, and its own rank among them."""
-    best, rank = np.empty_like(values), np.empty_like(values)
-    for document in np.unique(documents):
-        members = documents == document
-        best[members] = values[members].max()
-        rank[members] = ranks(values[members])
+    """For each candidate: the best value among its document's candidates, and its own rank among them
+    (1 + how many of them score higher, as ranks() counts)."""
+    same = documents[:, None] == documents[None, :]
+    best = np.where(same, values[None, :], -np.inf).max(axis=1).astype(values.dtype)
+    rank = (same & (values[None, :] > values[:, None])).sum(axis=1).astype(np.float32) + 1
     return best, rank
 
 
@@ -191,9 +192,11 @@ def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: 
     table, ids = candidates.table, candidates.ids
     term_ids, values = vocabulary_ids(lexical, list(weights)), np.array(list(weights.values()), dtype=np.float64)
     total = sum(weights.values())
-    own = Terms.of(table, ids)
-    held = own.holding(term_ids)
-    context = held | Terms.of(table, candidates.previous).holding(term_ids) | Terms.of(table, candidates.following).holding(term_ids)
+    count = len(ids)
+    own = candidates.terms.head(count)
+    everything = candidates.terms.holding(term_ids)
+    held = everything[:count]
+    context = held | everything[count : 2 * count] | everything[2 * count :]
     document = np.zeros_like(context)
     for position in np.unique(candidates.documents):
         members = candidates.documents == position
@@ -225,4 +228,10 @@ def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex)
         np.full(count, question_type(question)), np.full(count, len(weights)),
         table_signals(candidates, question_words),
     ]
-    return np.column_stack([np.asarray(c, dtype=np.float32).reshape(count, -1) for c in columns])
+    matrix = np.empty((count, len(FEATURES)), dtype=np.float32)
+    column = 0
+    for values in columns:
+        block = np.asarray(values).reshape(count, -1)
+        matrix[:, column : column + block.shape[1]] = block
+        column += block.shape[1]
+    return matrix

@@ -30,12 +30,21 @@ class Terms:
         """The terms of the given sentences (row i is sentence_ids[i]; an id of -1 has none)."""
         return cls(*gather(table.term_offsets, table.term_ids, sentence_ids))
 
+    def head(self, count: int) -> Terms:
+        """The terms of the first count rows (rows come in order, so they are a prefix)."""
+        end = int(self.lengths[:count].sum())
+        return Terms(self.rows[:end], self.places[:end], self.ids[:end], self.lengths[:count])
+
     def holding(self, term_ids: np.ndarray) -> np.ndarray:
         """(rows × len(term_ids)) whether each row holds each term (an id of -1 is held by none)."""
         held = np.zeros((len(self.lengths), len(term_ids)), dtype=bool)
-        for column, term in enumerate(term_ids.tolist()):
-            if term >= 0:
-                held[:, column] = np.bincount(self.rows[self.ids == term], minlength=len(self.lengths)) > 0
+        known = np.flatnonzero(term_ids >= 0)
+        if len(known):
+            columns = known[np.argsort(term_ids[known])]
+            wanted = term_ids[columns]
+            where = np.minimum(np.searchsorted(wanted, self.ids), len(wanted) - 1)
+            match = wanted[where] == self.ids
+            held[self.rows[match], columns[where[match]]] = True
         return held
 
     def counts(self, term: int) -> np.ndarray:
