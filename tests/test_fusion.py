@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from service.core.fusion import convex_fusion, fuse_scores, min_max, ranked, reciprocal_rank_fusion
+from service.core.fusion import convex_fusion, convex_fusion_arrays, fuse_scores, min_max, ranked, reciprocal_rank_fusion
 
 
 def test_reciprocal_rank_fusion() -> None:
@@ -38,3 +39,14 @@ def test_rrf_leaves_out_items_without_a_lexical_match() -> None:
 
 def test_ranked_breaks_ties_by_id() -> None:
     assert ranked({3: 1.0, 1: 1.0, 2: 2.0}, 2) == [(2, 2.0), (1, 1.0)]
+
+
+def test_array_fusion_gives_exactly_the_dict_fusion() -> None:
+    generator = np.random.default_rng(7)
+    for size in (1, 2, 7, 60):
+        ids = list(range(100, 100 + size))
+        arrays = {name: generator.random(size).astype(np.float32) for name in ("chunk_dense", "sentence_dense", "chunk_lexical")}
+        arrays["chunk_lexical"][: size // 2] = 0.0  # no BM25 match for some
+        weights = {"chunk_dense": 0.3, "sentence_dense": 0.3, "chunk_lexical": 0.4}
+        expected = convex_fusion({name: dict(zip(ids, values.tolist())) for name, values in arrays.items()}, weights)
+        assert convex_fusion_arrays(arrays, weights).tolist() == [expected[i] for i in ids]

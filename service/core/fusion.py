@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
     """RRF(d) = sum over rankings r of 1 / (k + rank_r(d)), ranks starting at 1 (Cormack et al. 2009)."""
@@ -34,6 +36,21 @@ def convex_fusion(features: Mapping[str, Mapping[int, float]], weights: Mapping[
         weight = weights[name] / total
         for item, normalised in min_max(scores).items():
             fused[item] = fused.get(item, 0.0) + weight * normalised
+    return fused
+
+
+def convex_fusion_arrays(features: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """convex_fusion over arrays that all score the same items in the same order: the same float64
+    operations in the same order, so the same fused scores."""
+    total = sum(weights[name] for name in features)
+    if total <= 0:
+        raise ValueError("fusion weights of the features used must not all be zero")
+    fused = np.zeros(len(next(iter(features.values()), [])))
+    for name, scores in features.items():
+        values = np.asarray(scores, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        normalised = np.ones_like(values) if high == low else (values - low) / (high - low)
+        fused = fused + weights[name] / total * normalised
     return fused
 
 

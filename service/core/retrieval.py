@@ -14,7 +14,7 @@ from indexer.publish import version_dir
 from indexer.store import Index, open_index
 from service.core.errors import InvalidRequest
 from service.core.filters import Filters, Restriction, restriction
-from service.core.fusion import fuse_scores, ranked
+from service.core.fusion import convex_fusion_arrays, fuse_scores, ranked
 from service.core.query import retrieval_text
 from service.core.sentence_terms import gather
 from service.core.types import Passage
@@ -208,17 +208,21 @@ class Retriever:
         sentence_ids = np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum()))
         return np.maximum.reduceat(similarity[sentence_ids], offsets)
 
-    def feature_scores(self, text: str, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, dict[int, float]]:
-        """Every active feature's score for every candidate chunk."""
-        features: dict[str, dict[int, float]] = {}
+    def feature_arrays(self, text: str, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, np.ndarray]:
+        """Every active feature's score for every candidate chunk, in chunk_ids' order."""
+        features: dict[str, np.ndarray] = {}
         if settings.mode != "lexical":
-            features["chunk_dense"] = dict(zip(chunk_ids, (self.index.chunk_vectors(chunk_ids) @ vector[0]).tolist()))
-            features["sentence_dense"] = dict(zip(chunk_ids, self.best_sentence_scores(chunk_ids, scores.sentence_dense).tolist()))
+            features["chunk_dense"] = self.index.chunk_vectors(chunk_ids) @ vector[0]
+            features["sentence_dense"] = self.best_sentence_scores(chunk_ids, scores.sentence_dense)
         if scores.chunk_lexical is not None:
-            features["chunk_lexical"] = dict(zip(chunk_ids, scores.chunk_lexical[chunk_ids].tolist()))
+            features["chunk_lexical"] = scores.chunk_lexical[chunk_ids]
             positions = np.asarray(self.index.records.chunk_spans[chunk_ids, 0])
-            features["document_lexical"] = dict(zip(chunk_ids, self.index.document_lexical.scores_for(text, positions).tolist()))
+            features["document_lexical"] = self.index.document_lexical.scores_for(text, positions)
         return features
+
+    def feature_scores(self, text: str, chunk_ids: list[int], vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> dict[str, dict[int, float]]:
+        """Every active feature's score for every candidate chunk, by chunk id."""
+        return {name: dict(zip(chunk_ids, values.tolist())) for name, values in self.feature_arrays(text, chunk_ids, vector, scores, settings).items()}
 
     def ranked_chunks(
         self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings, scores: QueryScores
@@ -227,8 +231,13 @@ class Retriever:
         chunk_ids = sorted(self.candidates(vector, scores, settings))
         if not chunk_ids:
             return [], {}
-        features = self.feature_scores(text, chunk_ids, vector, scores, settings)
-        return ranked(fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k), k), features
+        arrays = self.feature_arrays(text, chunk_ids, vector, scores, settings)
+        features = {name: dict(zip(chunk_ids, values.tolist())) for name, values in arrays.items()}
+        if settings.fusion != "convex":
+            return ranked(fuse_scores(features, settings.weights, settings.fusion, settings.rrf_k), k), features
+        fused = convex_fusion_arrays(arrays, settings.weights)
+        order = np.lexsort((np.asarray(chunk_ids), -fused))[:k]
+        return [(chunk_ids[row], float(fused[row])) for row in order.tolist()], features
 
     def passages(self, text: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(), scores: QueryScores | None = None) -> list[Passage]:
         """The k best chunks for the query, best first."""
