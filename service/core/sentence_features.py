@@ -16,7 +16,7 @@ import numpy as np
 
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
-from service.core.sentence_terms import Terms, gather, largest_missing, pair_shares, spreads, vocabulary_ids, weighted_share
+from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -150,7 +150,7 @@ def table_signals(candidates: Candidates, question_words: set[str]) -> np.ndarra
     table, ids = candidates.table, candidates.ids
     rows, _, names, counts = gather(table.name_offsets, table.name_ids, ids)
     named = np.array([table.names[word] for word in question_words if word in table.names], dtype=np.int64)
-    known = np.bincount(rows[np.isin(names, named)], minlength=len(ids))
+    known = np.bincount(rows[member(names, named)], minlength=len(ids))
     flags = np.asarray(table.flags[ids, :4], dtype=np.float32).reshape(-1, 4)
     return np.column_stack([flags, (counts - known).astype(np.float32)])
 

@@ -104,13 +104,24 @@ def pair_shares(terms: Terms, question: tuple[str, ...], lexical: LexicalIndex) 
 def spreads(terms: Terms, term_ids: np.ndarray) -> np.ndarray:
     """match_spread for every row: the span of its question terms over its length, where it has two or more."""
     count = len(terms.lengths)
-    hit = np.isin(terms.ids, term_ids[term_ids >= 0])
+    hit = member(terms.ids, term_ids)
     rows, places = terms.rows[hit], terms.places[hit]
-    first, last = np.full(count, np.iinfo(np.int64).max), np.full(count, -1)
-    np.minimum.at(first, rows, places)
-    np.maximum.at(last, rows, places)
-    several = np.bincount(rows, minlength=count) > 1
-    return np.where(several, (last - first + 1) / np.maximum(terms.lengths, 1), 0.0)
+    # Hits come in row order, places rising: each run of one row runs from its first hit to its last.
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(rows)] - 1
+    spread = np.zeros(count)
+    several = ends > starts
+    owners = rows[starts[several]]
+    spread[owners] = (places[ends[several]] - places[starts[several]] + 1) / np.maximum(terms.lengths[owners], 1)
+    return spread
+
+
+def member(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Whether each value is one of the wanted ones (-1s in wanted are no one's): np.isin for short lists."""
+    known = np.sort(wanted[wanted >= 0])
+    if not len(known) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    return known[np.minimum(np.searchsorted(known, values), len(known) - 1)] == values
 
 
 def bm25_scores(lexical: LexicalIndex, query: str, terms: Terms) -> np.ndarray | None:
