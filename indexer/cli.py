@@ -69,7 +69,7 @@ def build_on_ray(corpus_dir: Path, out_dir: Path, encoder: Encoder, settings: Bu
 
 def require_ray(address: str) -> None:
     """Fail before any work when Ray is not installed, saying how to install it."""
-    from indexer.ray_build import RayUnavailable, import_ray
+    from indexer.ray_cluster import RayUnavailable, import_ray
 
     try:
         import_ray(address)

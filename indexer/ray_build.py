@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,18 +27,9 @@ from indexer.failpoints import failpoint
 from indexer.incremental import Piece
 from indexer.loading import MAX_FILE_BYTES, load_candidate, plan_corpus, warn_unlisted
 from indexer.publish import DEFAULT_KEEP
+from indexer.ray_cluster import ray_session
 from indexer.types import Chunk, Document, Sentence, Skipped
 
-RAY_INSTALL = "pip install -e '.[ray]'"
-LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-CONNECT_SECONDS = 5
-# Every Ray worker gets these, so it loads the same model offline, from the same export cache, and
-# honours the same failpoints as this process.
-FORWARDED = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM")
-FORWARDED_PREFIX = "IQA_"
-# A private cluster (--ray local) shares the machine with this process: keep its shared memory small.
-LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
 # SciFact abstracts give about 11 texts each: a batch is about a second of one worker's encoding.
 DOCUMENTS_PER_BATCH = 16
 DEFAULT_SETTINGS = BuildSettings()
@@ -50,10 +39,6 @@ SKIPPED = msgspec.msgpack.Decoder(Skipped)
 SENTENCES = msgspec.msgpack.Decoder(list[Sentence])
 CHUNKS = msgspec.msgpack.Decoder(list[Chunk])
 ENCODE = msgspec.msgpack.Encoder()
-
-
-class RayUnavailable(ValueError):
-    """Ray (with Ray Data) is not installed."""
 
 
 @dataclass(frozen=True)
@@ -73,80 +58,6 @@ class WorkerPlan:
 
     workers: int
     cpus_each: int
-
-
-def import_ray(address: str = "auto") -> Any:
-    """The ray module, with Ray Data; RayUnavailable saying how to install it."""
-    # Nothing here may be sent off the machine, and Ray's usage statistics would be.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address == "local" or host_of(address) in LOOPBACK_HOSTS:
-        # Ray turns 127.0.0.1 into the machine's outward address unless it is told this is no cluster
-        # (read when ray is first imported); a private cluster then listens on 127.0.0.1 only.
-        os.environ.setdefault(LOOPBACK_ONLY, "0")
-    try:
-        import ray
-        import ray.data
-    except ImportError as error:
-        raise RayUnavailable(f"--ray needs Ray with Ray Data, an optional extra: {RAY_INSTALL} ({error})") from error
-    return ray
-
-
-def host_of(address: str) -> str | None:
-    """The host of a host:port address; None for auto, local and ray:// addresses."""
-    host, separator, port = address.rpartition(":")
-    return host if separator and port.isdigit() and "//" not in host else None
-
-
-def check_reachable(address: str) -> None:
-    """Fail fast on a host:port nothing listens on (ray.init would retry for minutes)."""
-    if (host := host_of(address)) is None:
-        return
-    try:
-        socket.create_connection((host, int(address.rpartition(":")[2])), timeout=CONNECT_SECONDS).close()
-    except OSError as error:
-        raise ValueError(f"no Ray cluster answers at {address}: {error}") from error
-
-
-def worker_environment() -> dict[str, str]:
-    """The variables of this process that Ray workers must share."""
-    return {name: value for name, value in os.environ.items() if name in FORWARDED or name.startswith(FORWARDED_PREFIX)}
-
-
-def init_arguments(address: str, cpus: int | None = None) -> dict[str, Any]:
-    """ray.init arguments: a private cluster is bound to 127.0.0.1 with no dashboard."""
-    arguments: dict[str, Any] = {
-        "address": address,
-        "runtime_env": {"env_vars": worker_environment()},
-        "logging_level": logging.WARNING,
-        "log_to_driver": True,
-    }
-    if address == "local":
-        arguments |= {
-            "num_cpus": cpus or os.cpu_count() or 1,
-            "include_dashboard": False,
-            "_node_ip_address": "127.0.0.1",
-            "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
-        }
-    return arguments
-
-
-@contextmanager
-def ray_session(address: str, cpus: int | None = None) -> Iterator[int]:
-    """Connected to the cluster at address (reusing this process's connection if there is one); its CPUs.
-    A private cluster (address "local") gets `cpus` CPUs, by default every core."""
-    ray = import_ray(address)
-    owned = not ray.is_initialized()
-    if owned:
-        check_reachable(address)
-        try:
-            ray.init(**init_arguments(address, cpus))
-        except (ConnectionError, RuntimeError) as error:
-            raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {error}") from error
-    try:
-        yield int(ray.cluster_resources().get("CPU", 0))
-    finally:
-        if owned:
-            ray.shutdown()
 
 
 def plan_workers(cluster_cpus: int, workers: int | None) -> WorkerPlan:

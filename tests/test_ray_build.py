@@ -21,7 +21,8 @@ from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.publish import list_versions, published_version
-from indexer.ray_build import RAY_INSTALL, RayOptions, ray_build_index, ray_session
+from indexer.ray_build import RayOptions, ray_build_index
+from indexer.ray_cluster import RAY_INSTALL, ray_session
 from indexer.store import Index, open_index, read_manifest
 from service.core.answer import answer_question
 from service.core.retrieval import Retriever

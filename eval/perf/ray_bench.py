@@ -11,7 +11,8 @@ from pathlib import Path
 
 from indexer.build import BuildReport, BuildSettings, build_from_documents
 from indexer.embedding import Encoder
-from indexer.ray_build import RayOptions, ray_build_from_documents, ray_session
+from indexer.ray_build import RayOptions, ray_build_from_documents
+from indexer.ray_cluster import ray_session
 from indexer.types import Document
 
 WARM_UP_TEXTS = 64
