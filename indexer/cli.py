@@ -14,6 +14,11 @@ from indexer.loading import MAX_FILE_BYTES
 from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback, version_dir
 from indexer.store import Index, IndexStoreError, read_manifest, verify_checksums
 
+RAY_TOKEN_HELP = (
+    "The Ray cluster's authentication token, in a file, when it is not where Ray looks (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, "
+    "~/.ray/auth_token); `ray get-auth-token` on the head node prints it."
+)
+
 
 @click.group()
 def cli() -> None:
@@ -35,12 +40,17 @@ def cli() -> None:
 @click.option("--keep", default=DEFAULT_KEEP, show_default=True, type=click.IntRange(1, 1000), help="Versions kept for rollback; older ones are deleted.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="Extract, chunk and embed on a Ray cluster: auto (the one running here), local (a private one) or host:port. Needs the [ray] extra.")
 @click.option("--ray-workers", type=click.IntRange(1), help="Encoder workers on the Ray cluster, sharing its CPUs equally. [default: one per CPU]")
-def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool, max_file_mb: int, full: bool, keep: int, ray_address: str | None, ray_workers: int | None) -> None:
+@click.option("--ray-auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RAY_TOKEN_HELP)
+def build(
+    corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_tokens: int, overlap_tokens: int, batch_size: int, progress: bool,
+    max_file_mb: int, full: bool, keep: int, ray_address: str | None, ray_workers: int | None, ray_auth_token_file: Path | None,
+) -> None:
     """Index every supported file under CORPUS_DIR into --out."""
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
-    if ray_workers and not ray_address:
-        raise click.BadParameter("only applies with --ray", param_hint="--ray-workers")
+    for value, name in ((ray_workers, "--ray-workers"), (ray_auth_token_file, "--ray-auth-token-file")):
+        if value and not ray_address:
+            raise click.BadParameter("only applies with --ray", param_hint=name)
     if ray_address:
         require_ray(ray_address)
     started = time.perf_counter()
@@ -52,7 +62,9 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
     settings = BuildSettings(chunk_tokens, overlap_tokens)
     try:
         if ray_address:
-            report = build_on_ray(corpus_dir, out_dir, encoder, settings, batch_size, progress, keep, not full, max_file_mb * 2**20, ray_address, ray_workers)
+            report = build_on_ray(
+                corpus_dir, out_dir, encoder, settings, batch_size, progress, keep, not full, max_file_mb * 2**20, ray_address, ray_workers, ray_auth_token_file
+            )
         else:
             report = build_index(corpus_dir, out_dir, encoder, settings, batch_size, progress, keep, incremental=not full, max_file_bytes=max_file_mb * 2**20)
     except (EmptyCorpus, IndexStoreError, ValueError) as error:
@@ -60,11 +72,15 @@ def build(corpus_dir: Path, out_dir: Path, model: str, backend: str, chunk_token
     print_report(report, model_seconds)
 
 
-def build_on_ray(corpus_dir: Path, out_dir: Path, encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool, keep: int, incremental: bool, max_file_bytes: int, address: str, workers: int | None) -> BuildReport:
+def build_on_ray(
+    corpus_dir: Path, out_dir: Path, encoder: Encoder, settings: BuildSettings, batch_size: int, progress: bool, keep: int, incremental: bool,
+    max_file_bytes: int, address: str, workers: int | None, token_file: Path | None,
+) -> BuildReport:
     """build --ray: the same build with extraction, chunking and embedding on a Ray cluster."""
     from indexer.ray_build import RayOptions, ray_build_index
 
-    return ray_build_index(corpus_dir, out_dir, encoder, RayOptions(address, workers), settings, batch_size, progress, keep, incremental, max_file_bytes)
+    options = RayOptions(address, workers, token_file=token_file)
+    return ray_build_index(corpus_dir, out_dir, encoder, options, settings, batch_size, progress, keep, incremental, max_file_bytes)
 
 
 def require_ray(address: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,9 +52,9 @@ def read_token(path: Path, source: str) -> Token:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
-        raise RayAuthError(f"cannot read the Ray token file {source}: {error}") from error
+        raise RayAuthError(f"cannot read the Ray authentication token ({source}): {error}") from error
     if not value:
-        raise RayAuthError(f"the Ray token file {source} is empty. {HOW_TO_GET}.")
+        raise RayAuthError(f"the Ray authentication token file ({source}) is empty. {HOW_TO_GET}.")
     return Token(source, fingerprint(value))
 
 
@@ -64,7 +65,7 @@ def find_token(environ: Mapping[str, str] | None = None, home: Path | None = Non
     if value := environ.get(TOKEN_VARIABLE, "").strip():
         return Token(f"the {TOKEN_VARIABLE} variable", fingerprint(value))
     if named := environ.get(TOKEN_PATH_VARIABLE):
-        return read_token(Path(named), f"{named} (named by {TOKEN_PATH_VARIABLE})")
+        return read_token(Path(named), f"{TOKEN_PATH_VARIABLE}={named}")
     default = (home or Path.home()) / DEFAULT_TOKEN_FILE
     return read_token(default, str(default)) if default.exists() else None
 
@@ -77,10 +78,14 @@ def use_token_file(path: Path) -> None:
 
 def set_mode(mode: str) -> None:
     """Switch this process's Ray client between sending no token and sending its token."""
+    os.environ[MODE_VARIABLE] = mode
+    reload_ray_settings()
+
+
+def reload_ray_settings() -> None:
+    """Have Ray read the variables again: it reads its configuration and the token once and caches both."""
     from ray._raylet import AuthenticationTokenLoader, Config
 
-    os.environ[MODE_VARIABLE] = mode
-    # Ray reads its configuration and the token once and caches both: they must see the new mode.
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
 
@@ -122,13 +127,12 @@ def refusal(address: str, token: Token | None) -> str:
     return f"the Ray cluster at {address} refused {token.describe()}: it is not this cluster's token. {HOW_TO_GET}."
 
 
-def authenticate(address: str) -> None:
+def authenticate(address: str, token: Token | None) -> None:
     """Set this process's RAY_AUTH_MODE to what the cluster at host:port expects: no token if it answers
     without one (a token sent to a cluster without authentication stalls the build), else the token
-    Ray finds; RayAuthError within seconds if it has none or the cluster refuses it."""
+    Ray finds; RayAuthError within seconds if there is none or the cluster refuses it."""
     if os.environ.get(MODE_VARIABLE, "disabled").lower() not in MODES:
         return
-    token = find_token()
     set_mode("disabled")
     if accepted(address):
         return
@@ -141,17 +145,24 @@ def authenticate(address: str) -> None:
 def authentication(address: str | None, token_file: Path | None) -> Iterator[None]:
     """Ray's authentication set up for a connection to address (None: a private cluster, which uses
     Ray's default), and this process's variables restored afterwards."""
-    names = (MODE_VARIABLE, TOKEN_VARIABLE, TOKEN_PATH_VARIABLE)
-    saved = {name: os.environ.get(name) for name in names}
+    saved = {name: os.environ.get(name) for name in (MODE_VARIABLE, TOKEN_VARIABLE, TOKEN_PATH_VARIABLE)}
     try:
         if token_file is not None:
             use_token_file(token_file)
         if address is not None:
-            authenticate(address)
+            authenticate(address, read_token(token_file, f"--ray-auth-token-file {token_file}") if token_file else find_token())
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        restore(saved)
+
+
+def restore(saved: dict[str, str | None]) -> None:
+    """Put back the variables as they were, and Ray's cached view of them (the next connection may be
+    to another cluster, or to a private one)."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if "ray._raylet" in sys.modules:
+        reload_ray_settings()

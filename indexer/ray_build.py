@@ -50,6 +50,8 @@ class RayOptions:
     # Encoder workers (Ray actors); None: one per CPU of the cluster.
     workers: int | None = None
     documents_per_batch: int = DOCUMENTS_PER_BATCH
+    # The cluster's authentication token, when it is not where Ray looks (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).
+    token_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def ray_embedder(encoder: Encoder, settings: BuildSettings, cluster_cpus: int, o
 @contextmanager
 def cluster_embedder(encoder: Encoder, settings: BuildSettings, options: RayOptions, batch_size: int, progress: bool) -> Iterator[tuple[RayEmbedder, int]]:
     """A session on the cluster, with an embedder sized to it and the cluster's CPUs."""
-    with ray_session(options.address) as cpus:
+    with ray_session(options.address, token_file=options.token_file) as cpus:
         configure_data(progress)
         yield ray_embedder(encoder, settings, cpus, options, batch_size), cpus
 

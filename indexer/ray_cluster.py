@@ -8,7 +8,10 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from indexer.ray_auth import authentication
 
 RAY_INSTALL = "pip install -e '.[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -81,20 +84,43 @@ def init_arguments(address: str, cpus: int | None = None) -> dict[str, Any]:
     return arguments
 
 
+def gcs_address(address: str) -> str | None:
+    """The host:port whose authentication to check: as given, or the running cluster's for auto; None
+    for a private cluster (started with Ray's own default) and ray:// addresses."""
+    if host_of(address) is not None:
+        return address
+    if address != "auto":
+        return None
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError):
+        # No cluster found: ray.init says so in its own words.
+        return None
+
+
 @contextmanager
-def ray_session(address: str, cpus: int | None = None) -> Iterator[int]:
+def ray_session(address: str, cpus: int | None = None, token_file: Path | None = None) -> Iterator[int]:
     """Connected to the cluster at address (reusing this process's connection if there is one); its CPUs.
-    A private cluster (address "local") gets `cpus` CPUs, by default every core."""
+    A private cluster (address "local") gets `cpus` CPUs, by default every core. token_file names the
+    cluster's authentication token when it is not where Ray looks (indexer.ray_auth)."""
     ray = import_ray(address)
-    owned = not ray.is_initialized()
-    if owned:
-        check_reachable(address)
+    if ray.is_initialized():
+        yield cluster_cpus(ray)
+        return
+    check_reachable(address)
+    with authentication(gcs_address(address), token_file):
         try:
             ray.init(**init_arguments(address, cpus))
-        except (ConnectionError, RuntimeError) as error:
+        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
             raise ValueError(f"cannot connect to the Ray cluster at {address!r}: {error}") from error
-    try:
-        yield int(ray.cluster_resources().get("CPU", 0))
-    finally:
-        if owned:
+        try:
+            yield cluster_cpus(ray)
+        finally:
             ray.shutdown()
+
+
+def cluster_cpus(ray: Any) -> int:
+    """The CPUs of the connected cluster."""
+    return int(ray.cluster_resources().get("CPU", 0))
