@@ -25,7 +25,7 @@ from indexer.loading import MAX_FILE_BYTES, load_corpus
 from indexer.publish import DEFAULT_KEEP, remove_leftovers
 from indexer.structure import boundary_sentences, numbered_paragraph_starts
 from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
-from indexer.types import Chunk, Document, Sentence, Skipped
+from indexer.types import Chunk, Document, NodeWork, Sentence, Skipped
 from indexer.vectors import choose_index
 
 # Measured on eval/sets/seed.jsonl (README, "Choosing the chunk size").
@@ -66,6 +66,8 @@ class BuildReport:
     # What split and embedded the documents ("local" or "ray") and with how many encoder workers.
     engine: str = "local"
     workers: int = 1
+    # On a Ray cluster: what each node's encoder workers embedded, by node address.
+    nodes: dict[str, NodeWork] = field(default_factory=dict)
     # What killed builds had left in the index root, removed before this one started.
     cleaned: list[str] = field(default_factory=list)
 
@@ -76,10 +78,12 @@ class BuildReport:
 
 
 class Embedder(Protocol):
-    """Splits and embeds documents into per-document pieces; says what engine it runs on."""
+    """Splits and embeds documents into per-document pieces; says what engine it runs on (and, after a
+    call, what each node of a cluster embedded)."""
 
     engine: str
     workers: int
+    nodes: dict[str, NodeWork]
 
     def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]: ...
 
@@ -94,6 +98,7 @@ class LocalEmbedder:
     progress: bool = False
     engine: str = "local"
     workers: int = 1
+    nodes: dict[str, NodeWork] = field(default_factory=dict)
 
     def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]:
         """Pieces of the documents and the seconds spent in the encoder."""
@@ -201,6 +206,7 @@ def describe_build(
         model_sha256=encoder.model_sha256,
         engine=embedder.engine if embedder else "local",
         workers=embedder.workers if embedder else 1,
+        nodes=embedder.nodes if embedder else {},
     )
 
 
@@ -273,6 +279,7 @@ def build_from_documents(
         publish_seconds=publish_seconds,
         engine=embedder.engine,
         workers=embedder.workers,
+        nodes=embedder.nodes,
         cleaned=cleaned,
     )
 

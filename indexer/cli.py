@@ -104,12 +104,14 @@ def print_report(report: BuildReport, model_seconds: float) -> None:
         f"{len(changes.unchanged)} unchanged ({report.reused} reused without re-embedding)"
     )
     click.echo(f"  skipped:   {len(report.skipped)}")
+    for skipped in report.skipped:
+        click.echo(f"    {skipped.path}: {skipped.reason}")
     if report.cleaned:
         click.echo(f"  cleaned:   {len(report.cleaned)} left by an interrupted build: {', '.join(report.cleaned)}")
     if report.engine != "local":
         click.echo(f"  built on:  {report.engine}, {report.workers} encoder worker(s)")
-    for skipped in report.skipped:
-        click.echo(f"    {skipped.path}: {skipped.reason}")
+    for node, work in report.nodes.items():
+        click.echo(f"    node {node}: {work.workers} worker(s), {work.texts} texts embedded")
     click.echo(f"  model load: {model_seconds:.1f} s")
     click.echo(f"  indexing:   {report.seconds:.2f} s, {report.chunks / max(report.seconds, 1e-9):.0f} chunks/s overall")
     if report.embedded_chunks:

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,13 @@ from indexer.incremental import Piece
 from indexer.loading import MAX_FILE_BYTES, load_candidate, plan_corpus, warn_unlisted
 from indexer.publish import DEFAULT_KEEP
 from indexer.ray_cluster import ray_session
-from indexer.types import Chunk, Document, Sentence, Skipped
+from indexer.types import Chunk, Document, NodeWork, Sentence, Skipped
 
 # SciFact abstracts give about 11 texts each: a batch is about a second of one worker's encoding.
 DOCUMENTS_PER_BATCH = 16
 DEFAULT_SETTINGS = BuildSettings()
+# Loading the model takes an encoder a few seconds; exporting it on a node that never has, a minute.
+ENCODER_START_SECONDS = 600
 
 DOCUMENT = msgspec.msgpack.Decoder(Document)
 SKIPPED = msgspec.msgpack.Decoder(Skipped)
@@ -73,13 +75,17 @@ def plan_workers(cluster_cpus: int, workers: int | None) -> WorkerPlan:
 
 
 def configure_data(progress: bool) -> None:
-    """Ray Data's own progress bars when asked, and no per-run log chatter."""
+    """Ray Data's own progress bars when asked, no per-run log chatter, and every encoder started before
+    the first batch is handed out."""
     from ray.data import DataContext
 
     context = DataContext.get_current()
     context.enable_progress_bars = progress
     context.print_on_execution_start = progress
     context.enable_auto_log_stats = False
+    # Otherwise the first encoder to load its model takes the batches meant for the others, and on a
+    # cluster of several nodes one node does the work of two.
+    context.wait_for_min_actors_s = ENCODER_START_SECONDS
     # Ray Data logs every run's plan at INFO; without progress the build is meant to be quiet.
     logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.WARNING)
 
@@ -137,8 +143,14 @@ class EmbedBatch:
     """Ray Data stage run by actors: each holds one encoder for its life and embeds batches of documents."""
 
     def __init__(self, model: str, backend: str, threads: int, batch_size: int) -> None:
+        import ray
+
         self.encoder = load_encoder(model, backend, threads)
         self.batch_size = batch_size
+        # Which node and worker embedded each document, for the manifest (an actor restarted elsewhere
+        # after its node died starts here again).
+        self.node = ray.util.get_node_ip_address()
+        self.worker = ray.get_runtime_context().get_actor_id() or ""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The batch with every document's chunk and sentence vectors added (float32 bytes)."""
@@ -151,6 +163,8 @@ class EmbedBatch:
         return batch | {
             "chunk_vectors": per_document(chunk_vectors, [len(group) for group in chunks]),
             "sentence_vectors": per_document(sentence_vectors, [len(group) for group in sentences]),
+            "node": np.array([self.node] * len(chunks), dtype=object),
+            "worker": np.array([self.worker] * len(chunks), dtype=object),
         }
 
 
@@ -158,6 +172,15 @@ def per_document(vectors: np.ndarray, counts: list[int]) -> np.ndarray:
     """Rows of vectors cut by document, each as bytes."""
     bounds = np.cumsum([0] + counts)
     return np.array([vectors[start:end].tobytes() for start, end in itertools.pairwise(bounds)], dtype=object)
+
+
+def node_work(done: list[tuple[str, str, int]]) -> dict[str, NodeWork]:
+    """Encoder workers and texts embedded per node, from (node, worker, texts) of every document."""
+    nodes = {}
+    for node in sorted({node for node, _, _ in done}):
+        mine = [(worker, texts) for other, worker, texts in done if other == node]
+        nodes[node] = NodeWork(workers=len({worker for worker, _ in mine}), texts=sum(texts for _, texts in mine))
+    return nodes
 
 
 def decode_piece(row: dict[str, Any], dimension: int) -> Piece:
@@ -171,7 +194,8 @@ def decode_piece(row: dict[str, Any], dimension: int) -> Piece:
 @dataclass
 class RayEmbedder:
     """Splits and embeds documents on the cluster: split tasks feed a pool of encoder actors. After a
-    call, `workers` is the pool size it ran with (fewer documents than planned workers start fewer)."""
+    call, `workers` is the pool size it ran with (fewer documents than planned workers start fewer) and
+    `nodes` what each node's workers embedded."""
 
     model: str
     backend: str
@@ -182,6 +206,7 @@ class RayEmbedder:
     documents_per_batch: int = DOCUMENTS_PER_BATCH
     engine: str = "ray"
     workers: int = 0
+    nodes: dict[str, NodeWork] = field(default_factory=dict)
 
     def __call__(self, documents: list[Document]) -> tuple[dict[str, Piece], float]:
         """Pieces of the documents and the seconds the cluster stages took."""
@@ -193,10 +218,23 @@ class RayEmbedder:
         batches = -(-len(documents) // per_batch)
         self.workers = min(batches, self.plan.workers)
         pieces: dict[str, Piece] = {}
-        for batch in self.dataset(documents, per_batch).iter_batches(batch_size=None, batch_format="numpy"):
+        done: list[tuple[str, str, int]] = []
+        for batch in self.batches(documents, per_batch):
             for row in range(len(batch["doc_id"])):
-                pieces[str(batch["doc_id"][row])] = decode_piece({name: column[row] for name, column in batch.items()}, self.dimension)
+                piece = decode_piece({name: column[row] for name, column in batch.items()}, self.dimension)
+                pieces[str(batch["doc_id"][row])] = piece
+                done.append((str(batch["node"][row]), str(batch["worker"][row]), len(piece.chunks) + len(piece.sentences)))
+        self.nodes = node_work(done)
         return pieces, time.perf_counter() - started
+
+    def batches(self, documents: list[Document], per_batch: int) -> Iterator[dict[str, np.ndarray]]:
+        """The embedded batches as the cluster returns them."""
+        from ray.exceptions import GetTimeoutError
+
+        try:
+            yield from self.dataset(documents, per_batch).iter_batches(batch_size=None, batch_format="numpy")
+        except GetTimeoutError as error:
+            raise ValueError(f"the Ray cluster did not start {self.workers} encoder workers in {ENCODER_START_SECONDS} s: {error}") from error
 
     def dataset(self, documents: list[Document], per_batch: int) -> Any:
         """The split and embed stages over the documents, not yet run."""

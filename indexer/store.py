@@ -18,7 +18,7 @@ from indexer.lexical import LexicalIndex
 from indexer.publish import DEFAULT_KEEP, PublishError, check_writable, publish, staging_dir, version_dir
 from indexer.records import RecordStore, write_records
 from indexer.sentence_table import SentenceTable, compute_sentence_table
-from indexer.types import Chunk, Document, Sentence
+from indexer.types import Chunk, Document, NodeWork, Sentence
 from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
 
 FORMAT_VERSION = 4
@@ -78,6 +78,9 @@ class Manifest(msgspec.Struct, frozen=True):
     # encoder workers it had. Indexes from before this was recorded were all built locally.
     engine: str = "local"
     workers: int = 1
+    # On a Ray cluster: each node's address and what its encoder workers embedded in this build (not the
+    # documents an incremental build reused); empty for local builds.
+    nodes: dict[str, NodeWork] = {}
 
 
 @dataclass(frozen=True)

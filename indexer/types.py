@@ -62,3 +62,11 @@ class Skipped(msgspec.Struct, frozen=True):
 
     path: str
     reason: str
+
+
+class NodeWork(msgspec.Struct, frozen=True):
+    """What one node of a Ray cluster embedded in a build: its encoder workers, and the texts (chunks and
+    sentences) they embedded."""
+
+    workers: int
+    texts: int

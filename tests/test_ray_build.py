@@ -76,6 +76,10 @@ def test_a_ray_build_equals_a_local_build(ray_address: str, mixed_corpus: Path, 
     # Four documents are cut into two batches, so that each of the cluster's two workers gets one.
     assert (built.manifest.engine, built.manifest.workers, local.manifest.engine) == ("ray", 2, "local")
     assert report.documents == 4 and report.embedded_chunks == len(local.chunks)
+    # One node did everything; whether one or both of its encoders did depends on how the batches overlapped.
+    [(node, work)] = built.manifest.nodes.items()
+    assert node == "127.0.0.1" and work.texts == len(local.chunks) + len(local.sentences) and work.workers in (1, 2)
+    assert local.manifest.nodes == {}
     assert_same_index(built, local)
     assert answers(built, encoder) == answers(local, encoder)
 
