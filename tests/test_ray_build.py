@@ -137,6 +137,7 @@ def test_index_bench_keeps_a_ray_index_that_scores_as_the_local_one(ray_address:
     bench = CliRunner().invoke(eval_cli, ["index-bench", str(dataset), "--ray", ray_address, "--ray-workers", "2", "--cache", str(cache)])
     assert bench.exit_code == 0, bench.output
     assert "local build" in bench.output and "ray, 2 workers" in bench.output and "of local" in bench.output
+    assert "  node 127.0.0.1: " in bench.output and "texts/s over the embedding stage" in bench.output
     local = CliRunner().invoke(eval_cli, ["beir", str(dataset), "--json", "--cache", str(cache)])
     on_ray = CliRunner().invoke(eval_cli, ["beir", str(dataset), "--json", "--cache", str(cache), "--ray", ray_address])
     # stdout only: Ray may log a line to stderr as the build's actors are killed, and click mixes it into output.

@@ -131,9 +131,10 @@ def drive_load(base: str, questions: list[str], client: str, requests: int, seco
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="Instead: the local build against Ray builds on this cluster (auto, local or host:port).")
 @click.option("--ray-workers", "ray_workers", multiple=True, type=click.IntRange(1), default=(1, 2), show_default=True, help="Encoder workers of each Ray build (repeatable).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="With --ray: leave the local and the last Ray index where `eval beir` and `eval beir --ray` look for them.")
+@click.option("--ray-auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The Ray cluster's authentication token, when it is not where Ray looks.")
 def index_bench(
     dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int,
-    ray_address: str | None, ray_workers: tuple[int, ...], cache: Path | None,
+    ray_address: str | None, ray_workers: tuple[int, ...], cache: Path | None, ray_auth_token_file: Path | None,
 ) -> None:
     """Indexing throughput of a BEIR corpus against the bare encoder on the same texts (or, with --ray,
     against Ray builds)."""
@@ -153,14 +154,17 @@ def index_bench(
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
     settings = BuildSettings(chunk_tokens, overlap_tokens)
     if ray_address:
-        lines = ray_bench_lines(dataset, documents, encoder, settings, batch_size, ray_address, ray_workers, cache)
+        lines = ray_bench_lines(dataset, documents, encoder, settings, batch_size, ray_address, ray_workers, cache, ray_auth_token_file)
     else:
         lines = measure_throughput(documents, encoder, settings, batch_size).lines()
     for line in lines:
         click.echo(line)
 
 
-def ray_bench_lines(dataset: Path, documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, address: str, workers: tuple[int, ...], cache: Path | None) -> list[str]:
+def ray_bench_lines(
+    dataset: Path, documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, address: str, workers: tuple[int, ...],
+    cache: Path | None, token_file: Path | None = None,
+) -> list[str]:
     """index-bench --ray: the local build, then a Ray build per worker count, as printable lines."""
     from eval.quality.beir import corpus_key, index_path
     from eval.perf.ray_bench import measure_ray
@@ -169,12 +173,13 @@ def ray_bench_lines(dataset: Path, documents: list[Document], encoder: Encoder, 
     if cache is not None:
         keep = (index_path(corpus_key(dataset), encoder, settings, cache), index_path(corpus_key(dataset, address), encoder, settings, cache))
     try:
-        connected, runs = measure_ray(documents, encoder, settings, batch_size, address, workers, keep)
+        connected, runs = measure_ray(documents, encoder, settings, batch_size, address, workers, keep, token_file)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     local = runs[0]
     lines = [f"ray cluster at {address}: connected in {connected:.1f} s", f"texts embedded: {local.texts} ({local.build.chunks} chunks + {local.build.sentences} sentences)"]
-    lines += [run.line(local) for run in runs]
+    for run in runs:
+        lines += [run.line(local), *run.node_lines()]
     return lines + [f"kept: {path}" for path in keep if path is not None]
 
 

@@ -37,6 +37,14 @@ class Run:
         """Texts per second over the whole build."""
         return self.texts / self.build.seconds
 
+    def node_lines(self) -> list[str]:
+        """What each node of a Ray build embedded, and its share of the embedding stage's rate."""
+        seconds = max(self.build.embedding_seconds, 1e-9)
+        return [
+            f"  node {node}: {work.workers} worker(s), {work.texts} texts, {work.texts / seconds:.1f} texts/s over the embedding stage"
+            for node, work in self.build.nodes.items()
+        ]
+
     def line(self, local: Run) -> str:
         """A printable row, with its throughput against the local build's."""
         return (
@@ -79,12 +87,13 @@ def ray_run(documents: list[Document], encoder: Encoder, settings: BuildSettings
 
 
 def measure_ray(
-    documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, address: str, workers: tuple[int, ...], keep: tuple[Path | None, Path | None]
+    documents: list[Document], encoder: Encoder, settings: BuildSettings, batch_size: int, address: str, workers: tuple[int, ...],
+    keep: tuple[Path | None, Path | None], token_file: Path | None = None,
 ) -> tuple[float, list[Run]]:
     """Seconds to connect to (or start) the cluster, then the local build and a Ray build per worker
     count; keep names where to leave the local and the last Ray index, if anywhere."""
     started = time.perf_counter()
-    with ray_session(address):
+    with ray_session(address, token_file=token_file):
         connected = time.perf_counter() - started
         runs = [local_run(documents, encoder, settings, batch_size, keep[0])]
         for count in workers:
