@@ -10,11 +10,17 @@ FAILPOINT_ENV = "IQA_FAILPOINT"
 # IQA_FAILPOINT_ONCE=<path>: only the first process to create that file dies, so a retried task (a Ray
 # worker's batch) gets through on its second attempt instead of dying on every one.
 FAILPOINT_ONCE_ENV = "IQA_FAILPOINT_ONCE"
+# IQA_FAILPOINT_TARGET=parent: the process SIGKILLs its parent first. A Ray worker's parent is its node's
+# raylet, so the whole node is lost mid-task, as when a host goes down (arm it in that node's environment).
+FAILPOINT_TARGET_ENV = "IQA_FAILPOINT_TARGET"
 
 
 def failpoint(name: str) -> None:
-    """Die here, as from an outside SIGKILL, when IQA_FAILPOINT names this point."""
+    """Die here, as from an outside SIGKILL, when IQA_FAILPOINT names this point (with the parent first,
+    when IQA_FAILPOINT_TARGET says so)."""
     if os.environ.get(FAILPOINT_ENV) == name and first_to_fire(os.environ.get(FAILPOINT_ONCE_ENV)):
+        if os.environ.get(FAILPOINT_TARGET_ENV) == "parent":
+            os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 
 
