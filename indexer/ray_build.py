@@ -64,14 +64,26 @@ class WorkerPlan:
     cpus_each: int
 
 
-def plan_workers(cluster_cpus: int, workers: int | None) -> WorkerPlan:
-    """One encoder actor per CPU by default; asked for fewer, each gets an equal share of the CPUs."""
+def plan_workers(node_cpus: list[int], workers: int | None) -> WorkerPlan:
+    """One encoder actor per CPU by default; asked for fewer, each gets an equal share of the CPUs, as
+    large as still lets them all fit: an actor's CPUs must all be on its node."""
+    cluster_cpus = sum(node_cpus)
     if cluster_cpus < 1:
         raise ValueError("the Ray cluster has no CPUs to run encoders on")
     count = workers or cluster_cpus
     if count < 1 or count > cluster_cpus:
         raise ValueError(f"{count} Ray workers need a CPU each, and the cluster has {cluster_cpus}")
-    return WorkerPlan(count, cluster_cpus // count)
+    each = cluster_cpus // count
+    while sum(cpus // each for cpus in node_cpus) < count:
+        each -= 1
+    return WorkerPlan(count, each)
+
+
+def node_cpus() -> list[int]:
+    """The CPUs of each live node of the connected cluster."""
+    import ray
+
+    return [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]]
 
 
 def configure_data(progress: bool) -> None:
@@ -261,9 +273,9 @@ class RayEmbedder:
         )
 
 
-def ray_embedder(encoder: Encoder, settings: BuildSettings, cluster_cpus: int, options: RayOptions, batch_size: int) -> RayEmbedder:
-    """An embedder for this encoder's model and backend, sized to the cluster."""
-    plan = plan_workers(cluster_cpus, options.workers)
+def ray_embedder(encoder: Encoder, settings: BuildSettings, options: RayOptions, batch_size: int) -> RayEmbedder:
+    """An embedder for this encoder's model and backend, sized to the cluster's nodes."""
+    plan = plan_workers(node_cpus(), options.workers)
     return RayEmbedder(encoder.model_name, encoder.backend, encoder.dimension, settings, plan, batch_size, options.documents_per_batch)
 
 
@@ -272,7 +284,7 @@ def cluster_embedder(encoder: Encoder, settings: BuildSettings, options: RayOpti
     """A session on the cluster, with an embedder sized to it and the cluster's CPUs."""
     with ray_session(options.address, token_file=options.token_file) as cpus:
         configure_data(progress)
-        yield ray_embedder(encoder, settings, cpus, options, batch_size), cpus
+        yield ray_embedder(encoder, settings, options, batch_size), cpus
 
 
 def ray_build_index(

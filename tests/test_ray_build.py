@@ -21,7 +21,7 @@ from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
 from indexer.embedding import Encoder
 from indexer.publish import list_versions, published_version
-from indexer.ray_build import RayOptions, ray_build_index
+from indexer.ray_build import RayOptions, WorkerPlan, plan_workers, ray_build_index
 from indexer.ray_cluster import RAY_INSTALL, ray_session
 from indexer.store import Index, open_index, read_manifest
 from service.core.answer import answer_question
@@ -144,6 +144,15 @@ def test_index_bench_keeps_a_ray_index_that_scores_as_the_local_one(ray_address:
     assert json.loads(local.stdout) | {"seconds": 0} == json.loads(on_ray.stdout) | {"seconds": 0}
     engines = sorted((m.engine, m.workers) for m in (read_manifest(path) for path in cache.iterdir() if path.is_dir() and path.name != "embeddings"))
     assert engines == [("local", 1), ("ray", 2)]
+
+
+@pytest.mark.parametrize(
+    ("node_cpus", "workers", "plan"),
+    [([2], None, WorkerPlan(2, 1)), ([2], 1, WorkerPlan(1, 2)), ([1, 1], 1, WorkerPlan(1, 1)), ([4, 4], 2, WorkerPlan(2, 4)), ([3, 1], 2, WorkerPlan(2, 1))],
+)
+def test_an_encoder_gets_no_more_cpus_than_one_node_has(node_cpus: list[int], workers: int | None, plan: WorkerPlan) -> None:
+    # One worker on two one-CPU nodes once asked for two CPUs that no node has, and never started.
+    assert plan_workers(node_cpus, workers) == plan
 
 
 def test_without_ray_the_build_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
