@@ -104,8 +104,8 @@ def quiet_stderr() -> Iterator[None]:
 
 
 def accepted(address: str) -> bool:
-    """Whether the cluster's GCS at host:port answers this process in its current mode (refusals come
-    back at once, where ray.init would retry for minutes)."""
+    """Whether the cluster's GCS at host:port answers this process in its current mode (a refusal comes
+    back at once; ray.init retries for about 20 s, then says only that it could not connect)."""
     from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError, RpcError
 

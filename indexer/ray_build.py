@@ -33,7 +33,8 @@ from indexer.types import Chunk, Document, NodeWork, Sentence, Skipped
 # SciFact abstracts give about 11 texts each: a batch is about a second of one worker's encoding.
 DOCUMENTS_PER_BATCH = 16
 DEFAULT_SETTINGS = BuildSettings()
-# Loading the model takes an encoder a few seconds; exporting it on a node that never has, a minute.
+# Loading the model takes an encoder seconds (exporting it first, on a node that never has, 11 s here);
+# a pool that has not started in this time is waiting for CPUs the cluster does not have free.
 ENCODER_START_SECONDS = 600
 
 DOCUMENT = msgspec.msgpack.Decoder(Document)
@@ -95,8 +96,8 @@ def configure_data(progress: bool) -> None:
     context.enable_progress_bars = progress
     context.print_on_execution_start = progress
     context.enable_auto_log_stats = False
-    # Otherwise the first encoder to load its model takes the batches meant for the others, and on a
-    # cluster of several nodes one node does the work of two.
+    # Otherwise Ray Data hands up to two batches to whichever encoder has loaded its model first, while
+    # the others are still loading theirs.
     context.wait_for_min_actors_s = ENCODER_START_SECONDS
     # Ray Data logs every run's plan at INFO; without progress the build is meant to be quiet.
     logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.WARNING)
