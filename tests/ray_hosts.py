@@ -34,8 +34,11 @@ COMMAND_SECONDS = 120
 TERM_SECONDS = 3
 KILL_SECONDS = 10
 JOIN_SECONDS = 60
-# The developer's own Ray and failpoint settings must not reach the test cluster.
-DROPPED = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "IQA_FAILPOINT", "IQA_FAILPOINT_ONCE", "IQA_FAILPOINT_TARGET")
+# No Ray or failpoint setting of this process may reach the test cluster: earlier tests' private
+# clusters leave some set here (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes a worker node refuse to join).
+DROPPED_PREFIXES = ("RAY_", "IQA_FAILPOINT")
+# Short: Ray's socket paths under --temp-dir must fit in 107 bytes.
+SCRATCH, SCRATCH_PREFIX = "/tmp", "iqa-ray-"
 ALIVE_NODES = (
     "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "
     "print('alive:', *sorted(node['NodeManagerAddress'] for node in ray.nodes() if node['Alive']))"
@@ -117,7 +120,7 @@ class TwoHosts:
         """This process's variables for a host: its home, this checkout first on the path, the model cache
         already filled (a new home would export the model again)."""
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        kept = {name: value for name, value in os.environ.items() if name not in DROPPED}
+        kept = {name: value for name, value in os.environ.items() if not name.startswith(DROPPED_PREFIXES)}
         return kept | {"HOME": str(self.root / home), "PYTHONPATH": path, "IQA_MODEL_CACHE": str(model_cache_dir())} | extra
 
     def run(self, namespace: str, command: list[str], env: dict[str, str], name: str, timeout: float = COMMAND_SECONDS) -> subprocess.CompletedProcess[str]:
@@ -187,8 +190,11 @@ class TwoHosts:
 @contextmanager
 def two_hosts() -> Iterator[TwoHosts]:
     """The two hosts, running; everything stopped and removed afterwards, whatever happened."""
-    # Short: Ray's socket paths under --temp-dir must fit in 107 bytes.
-    root = Path(tempfile.mkdtemp(prefix="iqa-ray-", dir="/tmp"))
+    # What an aborted run left: its processes go with its namespaces, then its directories.
+    remove_namespaces()
+    for stale in Path(SCRATCH).glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=SCRATCH))
     try:
         make_namespaces()
         hosts = TwoHosts(root)
