@@ -149,11 +149,20 @@ def authentication(address: str | None, token_file: Path | None) -> Iterator[Non
     try:
         if token_file is not None:
             use_token_file(token_file)
-        if address is not None:
+        if address is not None and has_tokens():
             authenticate(address, read_token(token_file, f"--ray-auth-token-file {token_file}") if token_file else find_token())
         yield
     finally:
         restore(saved)
+
+
+def has_tokens() -> bool:
+    """Whether this Ray has token authentication (2.59 and newer); older ones connect without a token."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def restore(saved: dict[str, str | None]) -> None:
@@ -164,5 +173,5 @@ def restore(saved: dict[str, str | None]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    if "ray._raylet" in sys.modules:
+    if "ray._raylet" in sys.modules and has_tokens():
         reload_ray_settings()
