@@ -91,6 +91,11 @@ class Candidates:
         """sentence_ids as an array."""
         return np.asarray(self.sentence_ids, dtype=np.int64)
 
+    @cached_property
+    def same_document(self) -> np.ndarray:
+        """(n x n) whether two candidates come from the same document."""
+        return self.documents[:, None] == self.documents[None, :]
+
     @property
     def edges(self) -> np.ndarray:
         """Whether each sentence starts and ends a paragraph (n x 2)."""
@@ -161,10 +166,9 @@ def lexical_of_query(lexical: LexicalIndex, weights: dict[str, float], scores: n
     return scores / ceiling if ceiling > 0 else np.zeros_like(scores)
 
 
-def by_document(documents: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate: the best value among its document's candidates, and its own rank among them
-    (1 + how many of them score higher, as ranks() counts)."""
-    same = documents[:, None] == documents[None, :]
+def by_document(same: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate: the best value among its document's candidates (same[i, j]: i and j share a
+    document), and its own rank among them (1 + how many of them score higher, as ranks() counts)."""
     best = np.where(same, values[None, :], -np.inf).max(axis=1).astype(values.dtype)
     rank = (same & (values[None, :] > values[:, None])).sum(axis=1).astype(np.float32) + 1
     return best, rank
@@ -173,9 +177,10 @@ def by_document(documents: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
 def document_columns(candidates: Candidates, lexical_share: np.ndarray) -> np.ndarray:
     """Per candidate: its document's best passage score, its gaps to the document's best dense and BM25
     sentence, and its dense and BM25 rank within the document (n x 5)."""
-    best_passage, _ = by_document(candidates.documents, candidates.passage_score)
-    best_dense, dense_rank = by_document(candidates.documents, candidates.dense)
-    best_lexical, lexical_rank = by_document(candidates.documents, lexical_share)
+    same = candidates.same_document
+    best_passage, _ = by_document(same, candidates.passage_score)
+    best_dense, dense_rank = by_document(same, candidates.dense)
+    best_lexical, lexical_rank = by_document(same, lexical_share)
     return np.column_stack([best_passage, candidates.dense - best_dense, lexical_share - best_lexical, dense_rank, lexical_rank])
 
 
@@ -197,10 +202,8 @@ def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: 
     everything = candidates.terms.holding(term_ids)
     held = everything[:count]
     context = held | everything[count : 2 * count] | everything[2 * count :]
-    document = np.zeros_like(context)
-    for position in np.unique(candidates.documents):
-        members = candidates.documents == position
-        document[members] = context[members].any(axis=0)
+    # A term is in a candidate's document when any candidate of that document has it in context.
+    document = (candidates.same_document.astype(np.int32) @ context.astype(np.int32)) > 0
     distinct = np.asarray(table.distinct_terms[ids])
     columns = (
         weighted_share(held, values, total), weighted_share(context, values, total), weighted_share(document, values, total),

@@ -107,8 +107,8 @@ def spreads(terms: Terms, term_ids: np.ndarray) -> np.ndarray:
     hit = member(terms.ids, term_ids)
     rows, places = terms.rows[hit], terms.places[hit]
     # Hits come in row order, places rising: each run of one row runs from its first hit to its last.
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.zeros(0, dtype=np.int64)
-    ends = np.r_[starts[1:], len(rows)] - 1
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1]))) if len(rows) else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate((starts[1:], [len(rows)])) - 1
     spread = np.zeros(count)
     several = ends > starts
     owners = rows[starts[several]]
