@@ -110,12 +110,17 @@ class Encoder:
         self.model_sha256 = model_weights_sha256(model)
 
     @property
+    def one_text_per_run(self) -> bool:
+        """Whether the encoder runs each text on its own (int8: a vector must not depend on its batch)."""
+        return bool(getattr(self.model, "one_text_per_run", False))
+
+    @property
     def cache_identity(self) -> str:
         """What vectors cached by text are keyed on: torch keys predate backends; int8 vectors have been
         computed one text per run since the batched ones were found to depend on their batch."""
         if self.backend == "torch":
             return self.model_name
-        return f"{self.model_name}@{self.backend}" + ("-single" if getattr(self.model, "one_text_per_run", False) else "")
+        return f"{self.model_name}@{self.backend}" + ("-single" if self.one_text_per_run else "")
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed texts as an (n, dimension) float32 array of unit vectors."""

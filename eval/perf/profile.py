@@ -21,6 +21,7 @@ STAGES = (
     ("indexer.lexical", "LexicalIndex.scores", "lexical search"),
     ("indexer.lexical", "LexicalIndex.scores_for", "lexical search"),
     ("service.core.retrieval", "fuse_scores", "fusion"),
+    ("service.core.retrieval", "convex_fusion_arrays", "fusion"),
     ("service.core.retrieval", "ranked", "fusion"),
     ("service.core.retrieval", "Retriever.ranked_chunks", "candidate gathering"),
     ("service.core.answer", "gather_candidates", "candidate gathering"),

@@ -90,3 +90,33 @@ class QueryBatcher:
             return
         for (_, future, _), vector in zip(batch, vectors):
             future.set_result(vector)
+
+
+class DirectEncoder:
+    """Each question encoded in its caller's thread, for an encoder that runs one text per call anyway
+    (the int8 encoder): batching would only queue questions behind one thread, while callers encoding
+    side by side use every core (ONNX Runtime releases the GIL while it runs)."""
+
+    def __init__(self, encoder: Encoder, observe: Callable[[int, list[float]], None] | None = None) -> None:
+        self.encoder = encoder
+        self.observe = observe
+        self.batches = 0
+        self.questions = 0
+
+    def encode(self, text: str) -> np.ndarray:
+        """The (1, dimension) unit vector of one question."""
+        self.batches += 1
+        self.questions += 1
+        if self.observe is not None:
+            self.observe(1, [0.0])
+        return self.encoder.encode([text], batch_size=1)
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def question_encoder(encoder: Encoder, max_batch: int, max_wait_ms: float, observe: Callable[[int, list[float]], None] | None = None) -> QueryBatcher | DirectEncoder:
+    """A micro-batcher, or direct encoding where batching cannot help: one text per call, or max_batch 1."""
+    if encoder.one_text_per_run or max_batch == 1:
+        return DirectEncoder(encoder, observe)
+    return QueryBatcher(encoder, max_batch, max_wait_ms, observe)

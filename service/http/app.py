@@ -26,7 +26,7 @@ from service.http import metrics
 from service.http.access import api_key_guard, cors_config, rate_limit_config
 from service.http.admin import document_routes, follow_published, reload_index
 from service.core.answer import answer_question
-from service.core.batching import QueryBatcher
+from service.core.batching import question_encoder
 from service.core.documents import document_info, list_documents
 from service.core.filters import Filters, restriction
 from service.http.http_errors import EXCEPTION_HANDLERS
@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> Litestar:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
-        batcher = QueryBatcher(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
+        batcher = question_encoder(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
         app.state.index_root = settings.index
         app.state.admin_enabled = settings.api_key is not None
