@@ -23,5 +23,7 @@ def test_every_column_is_measured_for_the_default_encoder(dataset: Path, tmp_pat
         assert all(key in row for key, _, _ in COLUMNS)
         assert 0.0 <= row["reqa_r@1_report"] <= 1.0 and 0.0 < row["scifact_ndcg@10"] <= 1.0
         assert row["ask_p50_ms_c1"] > 0 and row["answers_per_s_c32"] > 0 and row["texts_per_s"] > 0
+        # An answer encodes its question, so it cannot take less time than the encoder alone.
+        assert row["answer_over_encoder"] > 1.0
     table = markdown(rows)
-    assert table.count("\n| all-MiniLM-L6-v2") == 2 and "answers/s c=32" in table
+    assert table.count("\n| all-MiniLM-L6-v2") == 2 and "answers/s c=32" in table and "in-process p50 / encoder p50" in table

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from indexer.embedding import DEFAULT_BACKEND
-from service.core.answer import answer_question
+from service.core.answer import AnswerSettings, answer_question
 from service.core.retrieval import Retriever
 
 READY_TIMEOUT_SECONDS = 120
@@ -57,13 +57,15 @@ class LatencyReport:
         )
 
 
-def time_in_process(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+def time_in_process(
+    retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings()
+) -> LatencyReport:
     """Answer the questions in a loop in this process, as the handler does."""
     latencies = []
     started = time.perf_counter()
     for i in range(requests):
         begin = time.perf_counter()
-        answer_question(retriever, questions[i % len(questions)])
+        answer_question(retriever, questions[i % len(questions)], settings=settings)
         latencies.append((time.perf_counter() - begin) * 1000)
     return LatencyReport.from_latencies("in-process", 0, time.perf_counter() - started, latencies)
 

@@ -1,7 +1,8 @@
 """The quality-speed table: every encoder model x backend x answer step, measured the same way.
 
 Quality: ReQA R@1 through the service on SQuAD v1.1's report half, SciFact test nDCG@10 (hybrid,
-default settings) and the seed set's main-section answer accuracy. Speed: /ask p50 at concurrency 1
+default settings) and the seed set's main-section answer accuracy. Speed: in-process answer p50 over the
+encoder's p50 (the ratio that carries across machines), /ask p50 at concurrency 1
 and answers/s at concurrency 32 (wrk against `python -m service` started as a user starts it), and the
 encoder's indexing rate on SQuAD sentences and paragraphs.
 """
@@ -92,6 +93,19 @@ def serving_speed(index_dir: Path, model: str, backend: str, seconds: float) -> 
     return single.p50, loaded.rate, loaded.p99
 
 
+def answer_over_encoder(index_dir: Path, model: str, backend: str, use_ranker: bool, requests: int = 300) -> float:
+    """In-process answer p50 over the encoder's p50 (one question per call, served threads), timed in one run."""
+    from eval.perf.bench import served_threads, time_encoder, time_in_process
+    from service.core.answer import AnswerSettings
+    from service.core.retrieval import Retriever
+
+    questions = [q.question for q in load_eval_set(DEFAULT_SET)]
+    retriever, settings = Retriever.open(index_dir, model, backend, served_threads(backend, 1)), AnswerSettings(use_ranker=use_ranker)
+    time_in_process(retriever, questions, 50, settings)  # warm-up
+    answer = time_in_process(retriever, questions, requests, settings)
+    return answer.p50 / time_encoder(retriever, questions, requests).p50
+
+
 def indexing_rate(squad_file: Path, model: str, backend: str) -> float:
     """Texts embedded per second on SQuAD sentences and paragraphs (the encoder bounds a build's speed)."""
     from eval.quality.reqa import candidate_pool
@@ -130,6 +144,7 @@ def measure(models: tuple[str, ...], backends: tuple[str, ...], squad_dir: Path,
                 row = {"combination": Combination(model, backend, step).label, **shared}
                 row["reqa_r@1_report"] = reqa_r_at_1(squad_dir / "dev-v1.1.json", model, backend, step == "ranker", cache / "reqa")
                 row["seed_accuracy"], row["seed_accuracy_no_abstention"] = seed_accuracy(index_dir, model, backend, step == "ranker")
+                row["answer_over_encoder"] = answer_over_encoder(index_dir, model, backend, step == "ranker")
                 rows.append(row)
     return rows
 
@@ -137,7 +152,7 @@ def measure(models: tuple[str, ...], backends: tuple[str, ...], squad_dir: Path,
 COLUMNS = (
     ("reqa_r@1_report", "ReQA R@1 (report half)", "{:.3f}"), ("scifact_ndcg@10", "SciFact nDCG@10", "{:.4f}"),
     ("seed_accuracy", "seed acc@1 (main)", "{:.3f}"), ("seed_accuracy_no_abstention", "seed acc@1, no abstention", "{:.3f}"),
-    ("ask_p50_ms_c1", "/ask p50 c=1 (ms)", "{:.1f}"), ("answers_per_s_c32", "answers/s c=32", "{:.0f}"),
+    ("answer_over_encoder", "in-process p50 / encoder p50", "{:.2f}"), ("ask_p50_ms_c1", "/ask p50 c=1 (ms)", "{:.1f}"), ("answers_per_s_c32", "answers/s c=32", "{:.0f}"),
     ("p99_ms_c32", "p99 c=32 (ms)", "{:.0f}"), ("texts_per_s", "indexing texts/s", "{:.0f}"),
 )
 
