@@ -7,6 +7,7 @@ import ast
 import re
 from importlib import metadata
 
+import pytest
 from packaging.requirements import Requirement
 
 from tests.conftest import ROOT
@@ -86,3 +87,14 @@ def test_every_direct_requirement_is_imported_or_a_named_plug_in() -> None:
 def test_the_default_install_has_no_mpnet_parts_or_their_dependencies() -> None:
     default = dependency_closure(PROJECT, set())
     assert not {name for name in default if name.startswith("all-mpnet") or name in ("aait", "spacy", "gpt4all", "pymupdf")}
+
+
+def test_install_bench_installs_with_the_readmes_own_arguments() -> None:
+    from eval.perf.install_bench import readme_install_arguments
+
+    # install-bench times each commit's README command, so a flag the README adds is measured with it.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_install_arguments(readme) == ["-q", "--no-compile", "-e", "."]
+    assert readme_install_arguments("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && pytest") == ["-q", "-e", ".[test]"]
+    with pytest.raises(ValueError, match="pip install"):
+        readme_install_arguments("# no install here")
