@@ -14,6 +14,7 @@ from pathlib import Path
 from eval.plotting import pyplot
 from eval.quality.metrics import auroc, calibration_bins, expected_calibration_error
 from eval.quality.squad import Paragraph, Squad, UniqueQuestion, in_half, unique_questions
+from service.core.answer import Verdict
 
 
 # The name of the left-out-articles set begins with this.
@@ -37,20 +38,12 @@ def left_out_questions(squad: Squad, half: str) -> list[UniqueQuestion]:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One question asked through the service: could it be answered, was its first evidence right, the verdict
-    and the two probabilities behind it."""
+class Outcome(Verdict):
+    """One question asked through the service: its verdict and the two probabilities behind it, whether it
+    could be answered and whether its first evidence was right."""
 
     answerable: bool
     correct: bool
-    verdict: str
-    confidence: float
-    coverage: float
-
-    @property
-    def abstained(self) -> bool:
-        """Verdict "none": nothing presented as an answer."""
-        return self.verdict == "none"
 
 
 def share(outcomes: list[Outcome], verdict: str) -> float:
@@ -103,7 +96,7 @@ def covered(kinds: dict[str, list[Outcome]]) -> list[Outcome]:
 def outcomes_of(run, questions: list[UniqueQuestion]) -> list[Outcome]:
     """Outcomes from an eval.quality.reqa.ServiceRun; correct means the first ranked sentence is gold."""
     return [
-        Outcome(bool(q.gold), rank == 1, verdict, confidence, coverage)
+        Outcome(verdict, confidence, coverage, answerable=bool(q.gold), correct=rank == 1)
         for q, rank, verdict, confidence, coverage in zip(questions, run.ranks, run.verdicts, run.confidence, run.coverage)
     ]
 
