@@ -81,6 +81,14 @@ def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> L
     return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
 
 
+def time_answer_and_encoder(
+    retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings()
+) -> tuple[LatencyReport, LatencyReport]:
+    """The in-process answer (after a warm-up) and the encoder alone, one after the other on the same retriever."""
+    time_in_process(retriever, questions, min(50, requests), settings)
+    return time_in_process(retriever, questions, requests, settings), time_encoder(retriever, questions, requests)
+
+
 def cpu_count() -> int:
     """Cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

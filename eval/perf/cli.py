@@ -40,9 +40,7 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     cores, threads = timing.cpu_count(), timing.served_threads(backend, workers)
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s); max batch {max_batch}; load from {client}")
     retriever = Retriever.open(index_dir, model, backend, threads)
-    timing.time_in_process(retriever, questions, min(50, requests))  # warm-up
-    local = timing.time_in_process(retriever, questions, requests)
-    encoder = timing.time_encoder(retriever, questions, requests)
+    local, encoder = timing.time_answer_and_encoder(retriever, questions, requests)
     for line in (encoder.line(), local.line(), f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}"):
         click.echo(line)
     verdict_ms = timing.time_verdict(retriever, questions)

@@ -95,15 +95,14 @@ def serving_speed(index_dir: Path, model: str, backend: str, seconds: float) -> 
 
 def answer_over_encoder(index_dir: Path, model: str, backend: str, use_ranker: bool, requests: int = 300) -> float:
     """In-process answer p50 over the encoder's p50 (one question per call, served threads), timed in one run."""
-    from eval.perf.bench import served_threads, time_encoder, time_in_process
+    from eval.perf.bench import served_threads, time_answer_and_encoder
     from service.core.answer import AnswerSettings
     from service.core.retrieval import Retriever
 
     questions = [q.question for q in load_eval_set(DEFAULT_SET)]
     retriever, settings = Retriever.open(index_dir, model, backend, served_threads(backend, 1)), AnswerSettings(use_ranker=use_ranker)
-    time_in_process(retriever, questions, 50, settings)  # warm-up
-    answer = time_in_process(retriever, questions, requests, settings)
-    return answer.p50 / time_encoder(retriever, questions, requests).p50
+    answer, encoder = time_answer_and_encoder(retriever, questions, requests, settings)
+    return answer.p50 / encoder.p50
 
 
 def indexing_rate(squad_file: Path, model: str, backend: str) -> float:
