@@ -214,16 +214,23 @@ def start_server(
     base = f"http://127.0.0.1:{port}"
     api_key = (env or {}).get("IQA_API_KEY")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/ready", headers=headers, timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
+    if answers(process, f"{base}/ready", READY_TIMEOUT_SECONDS, headers):
+        return process, base
     process.kill()
     output = process.stderr.read() if process.stderr else log_path.read_text(encoding="utf-8") if log_path else ""
     raise RuntimeError(f"server did not become ready: {output}")
+
+
+def answers(process: subprocess.Popen, url: str, timeout: float, headers: dict[str, str] | None = None) -> bool:
+    """True as soon as url answers 200; False once the process has ended or timeout seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, headers=headers, timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
 
 
 def process_tree(pid: int) -> list[int]:

@@ -11,11 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.perf.bench import free_port
+from eval.perf.bench import answers, free_port
 
 # Everything the README's first command needs: the project's metadata, its packages and the bundled corpus.
 PROJECT_FILES = ("pyproject.toml", "README.md", "indexer", "service", "eval", "corpus")
@@ -101,15 +100,9 @@ def timed_first_start(project: Path, timeout: float, env: dict[str, str]) -> flo
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        while time.perf_counter() - started < timeout:
-            if server.poll() is not None:
-                raise subprocess.CalledProcessError(server.returncode, command)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.1)
-        raise subprocess.TimeoutExpired(command, timeout)
+        if not answers(server, f"http://127.0.0.1:{port}/health", timeout):
+            raise subprocess.CalledProcessError(server.poll() or 1, command, "the first start never answered /health")
+        return time.perf_counter() - started
     finally:
         server.terminate()
         server.wait(timeout=30)
