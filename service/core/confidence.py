@@ -25,6 +25,8 @@ FIRST_EVIDENCE = {
     "top_missing_context": "missing_context", "top_missing_document": "missing_document", "top_lexical_of_query": "lexical_of_query",
     "top_passage_score": "passage_score",
 }
+FIRST_EVIDENCE_COLUMNS = {name: SENTENCE_FEATURES.index(column) for name, column in FIRST_EVIDENCE.items()}
+DENSE_COLUMN, DENSE_Z_COLUMN = SENTENCE_FEATURES.index("dense"), SENTENCE_FEATURES.index("dense_z")
 FEATURES = ("best_cosine", "best_dense_z", "coverage", "number_mismatch", "top_score", "score_margin", *FIRST_EVIDENCE, *WORDING_FEATURES)
 # Questions whose answer is a count, amount, rate or date.
 EXPECTS_NUMBER = re.compile(
@@ -150,8 +152,8 @@ def number_mismatch(question: str, passages: list[Passage]) -> float:
 def question_features(lexical: LexicalIndex, question: str, passages: list[Passage], matrix: np.ndarray) -> dict[str, float]:
     """The confidence features that do not depend on how the candidates are ranked."""
     return {
-        "best_cosine": float(matrix[:, SENTENCE_FEATURES.index("dense")].max()) if len(matrix) else 0.0,
-        "best_dense_z": float(matrix[:, SENTENCE_FEATURES.index("dense_z")].max()) if len(matrix) else 0.0,
+        "best_cosine": float(matrix[:, DENSE_COLUMN].max()) if len(matrix) else 0.0,
+        "best_dense_z": float(matrix[:, DENSE_Z_COLUMN].max()) if len(matrix) else 0.0,
         "coverage": coverage(lexical, question, passages),
         "number_mismatch": number_mismatch(question, passages),
     }
@@ -163,8 +165,8 @@ def ranked_features(matrix: np.ndarray, order: list[tuple[int, float]]) -> dict[
         "top_score": order[0][1] if order else 0.0,
         "score_margin": order[0][1] - order[1][1] if len(order) > 1 else 0.0,
     }
-    first = matrix[order[0][0]] if order else np.zeros(len(SENTENCE_FEATURES))
-    features.update({name: float(first[SENTENCE_FEATURES.index(column)]) for name, column in FIRST_EVIDENCE.items()})
+    first = matrix[order[0][0]].tolist() if order else [0.0] * len(SENTENCE_FEATURES)
+    features.update({name: first[column] for name, column in FIRST_EVIDENCE_COLUMNS.items()})
     return features
 
 

@@ -71,10 +71,10 @@ def vocabulary_ids(lexical: LexicalIndex, terms: list[str] | tuple[str, ...]) ->
 
 def weighted_share(held: np.ndarray, weights: np.ndarray, total: float) -> np.ndarray:
     """coverage_of for every row: the weights of held terms, summed in the question's order, over total."""
-    found = np.zeros(len(held))
-    for column, weight in enumerate(weights.tolist()):
-        found = found + np.where(held[:, column], weight, 0.0)
-    return found / total if total else np.zeros(len(held))
+    if not total or not held.shape[1]:
+        return np.zeros(len(held))
+    # A running sum adds the columns one by one, left to right, as the per-sentence sum does.
+    return np.where(held, weights, 0.0).cumsum(axis=1)[:, -1] / total
 
 
 def largest_missing(held: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ import re
 
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
-NEGATION = re.compile(r"\b(not|never|no|without|none|neither|nor|cannot)\b|n't\b", re.IGNORECASE)
+# not, no, none, nor, never, neither, without, cannot as words, or a word ending in n't; the alternatives
+# share their prefixes because the regex engine tries each one at every position of a long sentence.
+NEGATION = re.compile(r"(?:\b(?:n(?:o(?:t|ne|r)?|e(?:ver|ither))|without|cannot)|n't)\b", re.IGNORECASE)
 NUMBER = re.compile(r"\d[\d,.]*")
 # A capitalised word that does not open the question.
 NAME = re.compile(r"(?<!^)\b[A-Z][a-zA-Z]+")
@@ -35,12 +37,14 @@ def wording_features(question: str, sentence: str) -> dict[str, float]:
     numbers = NUMBER.findall(question)
     names = [name.lower() for name in NAME.findall(question)]
     content = [word for word in WORD.findall(question.lower()) if word not in ENGLISH_STOP_WORDS]
-    ordering = {word.lower() for word in ORDERING.findall(question)} - {word.lower() for word in ORDERING.findall(sentence)}
+    asked_ordering = {word.lower() for word in ORDERING.findall(question)}
+    # Only the question's ordering words matter, so a question without one needs no look at the sentence.
+    ordering = asked_ordering - {word.lower() for word in ORDERING.findall(sentence)} if asked_ordering else asked_ordering
     values = (
         negated_question, negated_sentence, negated_question and not negated_sentence,
         any(number not in sentence for number in numbers), bool(numbers),
         sum(name not in words for name in names) / max(len(names), 1), bool(names),
         sum(word in words for word in content) / max(len(content), 1),
-        bool(ordering), bool(ORDERING.search(question)),
+        bool(ordering), bool(asked_ordering),
     )
     return {name: float(value) for name, value in zip(FEATURES, values)}
