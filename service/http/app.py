@@ -203,7 +203,8 @@ def create_app(settings: Settings) -> Litestar:
             metrics_endpoint, mcp_mount(http_app(mcp, settings.host)), *document_routes(settings.max_upload_bytes), *page_routes(),
         ],
         lifespan=[load_index, operator_lifespan(settings, mcp)],
-        guards=[api_key_guard(settings.api_key)],
+        # No key, no guard: Litestar copies the route handler for every guard call on every request.
+        guards=[api_key_guard(settings.api_key)] if settings.api_key is not None else [],
         cors_config=cors_config(settings),
         middleware=[limit.middleware] if (limit := rate_limit_config(settings)) else [],
         request_max_body_size=settings.max_body_bytes,
