@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 import msgspec
 from litestar import MediaType, Response, get, post
 from litestar.datastructures import State
@@ -19,6 +18,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent
 
 from service.core.answer import AnswerSettings, answer_question
+from service.core.answer_pool import off_loop
 from service.core.filters import Filters
 from service.chat.replies import ChatReply, Citation, chat_reply, conversation_question, cut_at_stop, cut_at_tokens, no_question_reply, usage
 from service.http.observe import answered
@@ -164,7 +164,7 @@ async def reply_for(retriever: Retriever, turns: list[tuple[str, str]], settings
     if not question:
         return no_question_reply()
     note_question(question, retriever.index.manifest.version)
-    answer = await anyio.to_thread.run_sync(answer_question, retriever, question, CHAT_PASSAGES, settings)
+    answer = await off_loop(answer_question, retriever, question, CHAT_PASSAGES, settings)
     answered(answer.verdict, answer.confidence)
     return chat_reply(answer)
 

@@ -7,9 +7,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-
 from service.core.answer import AnswerSettings, Draft, answer_text, draft_answer, judge
+from service.core.answer_pool import off_loop
 from service.core.retrieval import Retriever
 
 WORDS = re.compile(r"\S+\s*")
@@ -21,8 +20,8 @@ def elapsed_ms(started: float) -> float:
 
 
 async def draft_off_loop(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
-    """Encoding and search are CPU work: run them in a worker thread, not on the event loop."""
-    return await anyio.to_thread.run_sync(draft_answer, retriever, question, k, settings)
+    """Encoding and search are CPU work: run them in an answering thread, not on the event loop."""
+    return await off_loop(draft_answer, retriever, question, k, settings)
 
 
 async def answer_events(

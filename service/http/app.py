@@ -38,6 +38,7 @@ from service.http.request_log import RequestLog, note_question
 from service.core.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
 from service.settings import Settings, answer_settings_from
 from service.http.sse import event_stream
+from service.core.answer_pool import off_loop, use_answer_threads
 from service.core.streaming import answer_events
 from service.core.types import Answer, DocumentInfo, DocumentPage, Passage
 from service.http.uploads import Library
@@ -88,7 +89,7 @@ async def ask(data: JSONBody[AskRequest], state: State) -> Answer | ServerSentEv
     note_question(data.question, retriever.index.manifest.version)
     if data.stream:
         return event_stream(named_events(answer_events(retriever, data.question, data.k, settings)))
-    answer = await anyio.to_thread.run_sync(answer_question, retriever, data.question, data.k, settings)
+    answer = await off_loop(answer_question, retriever, data.question, data.k, settings)
     answered(answer.verdict, answer.confidence)
     return answer
 
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> Litestar:
     async def load_index(app: Litestar) -> AsyncIterator[None]:
         app.state.answer_settings = answer_settings_from(settings)
         # Answering is GIL-bound Python: more threads than cores only queue for the GIL and starve the event loop.
+        use_answer_threads(settings.answer_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)

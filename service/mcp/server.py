@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import anyio
 import msgspec
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -24,6 +23,7 @@ from indexer.publish import PublishError, version_dir
 from indexer.store import IndexStoreError
 from service.http import metrics
 from service.core.answer import AnswerSettings, answer_question
+from service.core.answer_pool import answer_pool, use_answer_threads
 from service.core.documents import document_info, list_documents
 from service.core.errors import InvalidRequest, UnknownDocument
 from service.core.filters import MAX_VALUES, Filters
@@ -105,7 +105,7 @@ def ask_result(answer: Answer, version: str) -> dict[str, Any]:
 async def off_loop(function: Callable[..., Any], *arguments: Any) -> Any:
     """Run core work in a worker thread; its domain errors become tool errors the assistant can read."""
     try:
-        return await anyio.to_thread.run_sync(function, *arguments)
+        return await answer_pool().run(function, *arguments)
     except (InvalidRequest, UnknownDocument) as error:
         raise ToolError(str(error)) from error
 
@@ -203,4 +203,5 @@ def run_stdio(settings: Settings) -> None:
         retriever = Retriever.open(settings.index, settings.model, settings.backend, settings.threads)
     answer_settings = answer_settings_from(settings)
     follower = Follower(retriever, settings.index)
+    use_answer_threads(settings.answer_threads)
     ReportServer(Served(follower.current, lambda: answer_settings), settings.log_level.upper()).run("stdio")

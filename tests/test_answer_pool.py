@@ -1,0 +1,86 @@
+"""The answering threads: real answers from the real index, never more at once than the pool has threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from service.core.answer import answer_question
+from service.core.answer_pool import AnswerPool, answer_pool, use_answer_threads
+from service.core.retrieval import Retriever
+
+QUESTIONS = ["What did the inspector say about vetting?", "How does the force treat the public?", "Is the Met efficient?"] * 4
+
+
+def test_concurrent_callers_get_their_own_answers(retriever: Retriever) -> None:
+    async def ask_all() -> list:
+        pool = AnswerPool(2)
+        try:
+            return await asyncio.gather(*(pool.run(answer_question, retriever, question) for question in QUESTIONS))
+        finally:
+            pool.close()
+
+    answers = asyncio.run(ask_all())
+    alone = {question: answer_question(retriever, question) for question in set(QUESTIONS)}
+    assert [answer.evidence for answer in answers] == [alone[question].evidence for question in QUESTIONS]
+    assert [answer.verdict for answer in answers] == [alone[question].verdict for question in QUESTIONS]
+
+
+def test_no_more_run_at_once_than_the_pool_has_threads() -> None:
+    running, most, lock = [0], [0], threading.Lock()
+
+    def work(seconds: float) -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(seconds)
+        with lock:
+            running[0] -= 1
+        return threading.current_thread().name
+
+    async def many() -> list[str]:
+        pool = AnswerPool(2)
+        try:
+            return await asyncio.gather(*(pool.run(work, 0.02) for _ in range(8)))
+        finally:
+            pool.close()
+
+    names = asyncio.run(many())
+    assert most[0] == 2 and len(set(names)) == 2 and all(name.startswith("answer") for name in names)
+
+
+def test_a_cancelled_caller_is_dropped_from_the_queue() -> None:
+    started: list[int] = []
+
+    def work(number: int) -> int:
+        started.append(number)
+        time.sleep(0.05)
+        return number
+
+    async def cancel_the_waiting_one() -> int:
+        pool = AnswerPool(1)
+        try:
+            first = asyncio.ensure_future(pool.run(work, 1))
+            waiting = asyncio.ensure_future(pool.run(work, 2))
+            await asyncio.sleep(0.01)
+            waiting.cancel()
+            result = await first
+            await asyncio.sleep(0.1)
+            return result
+        finally:
+            pool.close()
+
+    assert asyncio.run(cancel_the_waiting_one()) == 1
+    assert started == [1]
+
+
+def test_the_process_pool_takes_its_size_from_the_setting() -> None:
+    try:
+        assert use_answer_threads(3) is answer_pool() and answer_pool().threads == 3
+    finally:
+        use_answer_threads(2)
+    with pytest.raises(ValueError, match="at least 1"):
+        AnswerPool(0)
