@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.core.answer import AnswerSettings, Draft, answer_text, draft_answer, judge
+from service.core.answer import AnswerSettings, answer_text, draft_answer, judge
 from service.core.answer_pool import off_loop
 from service.core.retrieval import Retriever
 
@@ -19,17 +19,13 @@ def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-async def draft_off_loop(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
-    """Encoding and search are CPU work: run them in an answering thread, not on the event loop."""
-    return await off_loop(draft_answer, retriever, question, k, settings)
-
-
 async def answer_events(
     retriever: Retriever, question: str, k: int, settings: AnswerSettings
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """(event, data) pairs: "evidence" once, "answer" text deltas, then "done" with timings."""
     started = time.perf_counter()
-    draft = await draft_off_loop(retriever, question, k, settings)
+    # Encoding and search are CPU work: an answering thread does them, not the event loop.
+    draft = await off_loop(draft_answer, retriever, question, k, settings)
     verdict = judge(draft, settings)
     evidence = [] if verdict.abstained else draft.evidence
     evidence_ms = elapsed_ms(started)

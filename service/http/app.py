@@ -121,8 +121,8 @@ def document(
     return document_info(state.retriever.index, doc_id.as_posix().lstrip("/"))
 
 
-@get("/search", sync_to_thread=True)
-def search(
+@get("/search")
+async def search(
     state: State,
     q: Annotated[str, QueryParameter(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question or keywords.")],
     k: Annotated[int, QueryParameter(ge=1, le=MAX_K, description="Passages to return.")] = 5,
@@ -139,7 +139,13 @@ def search(
     filters = Filters(force, report_type, date_from, date_to, doc_id) if any(value is not None for value in given) else None
     retriever = state.retriever
     note_question(q, retriever.index.manifest.version)
-    passages = retriever.search(q, k, RetrievalSettings(mode=mode, filters=filters))
+    return await off_loop(search_response, retriever, q, k, RetrievalSettings(mode=mode, filters=filters))
+
+
+def search_response(retriever: Retriever, query: str, k: int, settings: RetrievalSettings) -> Response[list[Passage]]:
+    """The passages, or an empty list with the notice when the filters match no document."""
+    passages = retriever.search(query, k, settings)
+    filters = settings.filters
     narrowed = restriction(retriever.index, filters) if filters is not None and not passages else None
     if narrowed is not None and narrowed.empty:
         # Headers are Latin-1 and end at a newline: the echoed filter values are escaped to ASCII.
