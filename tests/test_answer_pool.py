@@ -84,3 +84,17 @@ def test_the_process_pool_takes_its_size_from_the_setting() -> None:
         use_answer_threads(2)
     with pytest.raises(ValueError, match="at least 1"):
         AnswerPool(0)
+
+
+def test_resizing_keeps_the_questions_already_given() -> None:
+    async def resize_while_waiting() -> list[float]:
+        use_answer_threads(1)
+        try:
+            given = [asyncio.ensure_future(answer_pool().run(time.sleep, 0.02)) for _ in range(3)]
+            await asyncio.sleep(0.005)
+            use_answer_threads(2)
+            return await asyncio.gather(*given)
+        finally:
+            use_answer_threads(2)
+
+    assert asyncio.run(resize_while_waiting()) == [None, None, None]

@@ -46,11 +46,11 @@ def answer_pool() -> AnswerPool:
 
 
 def use_answer_threads(threads: int) -> AnswerPool:
-    """Size the process's answering threads (at start-up); the old pool finishes what it has taken."""
+    """Size the process's answering threads (at start-up); the old pool still answers what it was given."""
     global _process_pool
     if threads != _process_pool.threads:
         previous, _process_pool = _process_pool, AnswerPool(threads)
-        previous.close()
+        previous.executor.shutdown(wait=False)
     return _process_pool
 
 
