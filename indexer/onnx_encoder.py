@@ -85,6 +85,9 @@ class OnnxSentenceEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False, **_: Any) -> np.ndarray:
         """Vectors for texts, longest first in batches (less padding), returned in input order."""
+        if len(texts) == 1:
+            # A question: nothing to order or report progress on (the bookkeeping cost 3% of its encode).
+            return self.embed_batch(texts)
         batch_size = 1 if self.one_text_per_run else batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
