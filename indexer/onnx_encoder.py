@@ -78,9 +78,10 @@ class OnnxSentenceEncoder:
         }
         tokens = self.session.run(None, {name: value for name, value in feeds.items() if name in self.input_names})[0]
         mask = feeds["attention_mask"][:, :, None].astype(np.float32)
-        pooled = (tokens * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        # np.maximum rather than np.clip: the same values, without np.clip's Python-level checks.
+        pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         if self.normalize:
-            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled.astype(np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False, **_: Any) -> np.ndarray:

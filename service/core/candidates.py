@@ -14,8 +14,9 @@ def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarr
     spans = retriever.index.records.sentence_spans
     count = len(spans)
     documents = np.asarray(spans[sentence_ids, 0])
-    before = np.clip(sentence_ids - 1, 0, count - 1)
-    after = np.clip(sentence_ids + 1, 0, count - 1)
+    # Ids are valid, so only one side can leave the range (np.maximum and np.minimum: np.clip costs more).
+    before = np.maximum(sentence_ids - 1, 0)
+    after = np.minimum(sentence_ids + 1, count - 1)
     previous = np.where((sentence_ids > 0) & (np.asarray(spans[before, 0]) == documents), before, -1)
     following = np.where((sentence_ids < count - 1) & (np.asarray(spans[after, 0]) == documents), after, -1)
     return previous, following
