@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from litestar.testing import TestClient
 
 from service.core.answer import answer_question
 from service.core.answer_pool import AnswerPool, answer_pool, use_answer_threads
 from service.core.retrieval import Retriever
+from service.http.app import create_app
+from service.settings import Settings
 
 QUESTIONS = ["What did the inspector say about vetting?", "How does the force treat the public?", "Is the Met efficient?"] * 4
 
@@ -77,9 +81,12 @@ def test_a_cancelled_caller_is_dropped_from_the_queue() -> None:
     assert started == [1]
 
 
-def test_the_process_pool_takes_its_size_from_the_setting() -> None:
+def test_the_server_sizes_the_pool_from_answer_threads(index_dir: Path) -> None:
     try:
-        assert use_answer_threads(3) is answer_pool() and answer_pool().threads == 3
+        with TestClient(create_app(Settings(index=index_dir, answer_threads=3))) as client:
+            response = client.post("/ask", json={"question": "What did the inspector say about vetting?"})
+            assert response.status_code == 200 and response.json()["evidence"]
+            assert answer_pool().threads == 3
     finally:
         use_answer_threads(2)
     with pytest.raises(ValueError, match="at least 1"):

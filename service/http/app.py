@@ -183,6 +183,8 @@ def create_app(settings: Settings) -> Litestar:
     async def load_index(app: Litestar) -> AsyncIterator[None]:
         app.state.answer_settings = answer_settings_from(settings)
         # Answering is GIL-bound Python: more threads than cores only queue for the GIL and starve the event loop.
+        # Answers and searches run in the answering pool; the rest of the thread work (opening and reloading
+        # the index, uploads) goes through anyio, held to the same number.
         use_answer_threads(settings.answer_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)
