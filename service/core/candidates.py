@@ -6,7 +6,8 @@ import numpy as np
 
 from service.core.retrieval import QueryScores, Retriever
 from service.core.sentence_features import Candidates
-from service.core.sentence_terms import Terms, bm25_scores
+from service.core.sentence_terms import Terms, bm25_scores, known_terms
+from service.core.term_kernel import candidate_bm25
 
 
 def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,6 @@ def gather_candidates(
     fused = np.array([score for _, score in ranked_chunks], dtype=np.float64)
     previous, following = neighbours(retriever, sentence_ids)
     index = retriever.index
-    terms = Terms.of(index.sentence_table, np.concatenate([sentence_ids, previous, following]))
     return Candidates(
         sentence_ids=sentence_ids.tolist(),
         passage_score=fused[rows].astype(np.float32),
@@ -68,11 +68,10 @@ def gather_candidates(
         dense=scores.sentence_dense[sentence_ids].astype(np.float32),
         dense_prev=similarity_or_zero(scores, previous),
         dense_next=similarity_or_zero(scores, following),
-        lexical=sentence_lexical(retriever, text, sentence_ids, terms.head(len(sentence_ids))),
+        lexical=sentence_lexical(retriever, text, sentence_ids),
         previous=previous,
         following=following,
         table=index.sentence_table,
-        terms=terms,
         read_text=lambda sentence_id: index.sentences[sentence_id].text,
         background=retriever.background_similarity(vector),
     )
@@ -99,8 +98,10 @@ def chunk_column(features: dict[str, dict[int, float]], name: str, chunk_ids: np
     return values / best if best > 0 else np.zeros_like(values)
 
 
-def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray, terms: Terms) -> np.ndarray:
-    """Sentence BM25 of the candidates, from their stored terms where the index allows."""
-    index = retriever.index
-    found = bm25_scores(index.sentence_lexical, text, terms)
-    return (index.sentence_lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)
+def sentence_lexical(retriever: Retriever, text: str, sentence_ids: np.ndarray) -> np.ndarray:
+    """Sentence BM25 of the candidates, from their stored terms where the index allows (compiled when built)."""
+    index, lexical = retriever.index, retriever.index.sentence_lexical
+    found = candidate_bm25(lexical, index.sentence_table, sentence_ids, known_terms(lexical, text))
+    if found is None:
+        found = bm25_scores(lexical, text, Terms.of(index.sentence_table, sentence_ids))
+    return (lexical.scores_for(text, sentence_ids) if found is None else found).astype(np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
+from service.core.term_kernel import candidate_terms
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -73,10 +74,8 @@ class Candidates:
     # Each sentence's previous and next sentence in its document (-1: none), for coverage in context.
     previous: np.ndarray
     following: np.ndarray
-    # What the index knows of every sentence regardless of the question; from it the terms of the candidates
-    # (rows 0..n-1), of their previous sentences (n..2n-1) and of their next ones (2n..3n-1); how to read a text.
+    # What the index knows of every sentence regardless of the question; how to read a text.
     table: SentenceTable
-    terms: Terms
     read_text: Callable[[int], str]
     # Mean and spread of the question's cosine to sentences at large.
     background: tuple[float, float] = (0.0, 1.0)
@@ -90,6 +89,12 @@ class Candidates:
     def ids(self) -> np.ndarray:
         """sentence_ids as an array."""
         return np.asarray(self.sentence_ids, dtype=np.int64)
+
+    @cached_property
+    def terms(self) -> Terms:
+        """The terms of the candidates (rows 0..n-1), of their previous sentences (n..2n-1) and of their next
+        ones (2n..3n-1), for the NumPy feature code (the compiled kernel reads the table itself)."""
+        return Terms.of(self.table, np.concatenate([self.ids, self.previous, self.following]))
 
     @cached_property
     def same_document(self) -> np.ndarray:
@@ -150,12 +155,16 @@ def answer_type_signals(text: str, question_words: set[str]) -> tuple[float, flo
     return (*flags, float(len(names - question_words)))
 
 
+def question_names(table: SentenceTable, question_words: set[str]) -> np.ndarray:
+    """The table's ids of the names among the question's words."""
+    return np.array([table.names[word] for word in question_words if word in table.names], dtype=np.int64)
+
+
 def table_signals(candidates: Candidates, question_words: set[str]) -> np.ndarray:
     """answer_type_signals of every candidate from the sentence table (n x 5)."""
     table, ids = candidates.table, candidates.ids
     rows, _, names, counts = gather(table.name_offsets, table.name_ids, ids)
-    named = np.array([table.names[word] for word in question_words if word in table.names], dtype=np.int64)
-    known = np.bincount(rows[member(names, named)], minlength=len(ids))
+    known = np.bincount(rows[member(names, question_names(table, question_words))], minlength=len(ids))
     flags = np.asarray(table.flags[ids, :4], dtype=np.float32).reshape(-1, 4)
     return np.column_stack([flags, (counts - known).astype(np.float32)])
 
@@ -213,6 +222,19 @@ def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: 
     return np.column_stack([np.asarray(column, dtype=np.float32) for column in columns]).reshape(len(ids), 9)
 
 
+def term_and_table_columns(
+    terms: tuple[str, ...], weights: dict[str, float], question_words: set[str], candidates: Candidates, lexical: LexicalIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """term_columns and table_signals, from the compiled kernel when the install built it."""
+    rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
+    values = np.array(list(weights.values()), dtype=np.float64)
+    found = candidate_terms(
+        candidates.table, rows, candidates.documents, vocabulary_ids(lexical, list(weights)), values, sum(weights.values()),
+        terms, lexical, question_names(candidates.table, question_words),
+    )
+    return found if found is not None else (term_columns(terms, weights, candidates, lexical), table_signals(candidates, question_words))
+
+
 def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
     """One row of FEATURES per candidate sentence."""
     terms = text_tokens(question, QUESTION_STOPWORDS)
@@ -221,15 +243,16 @@ def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex)
     lexical_share = share_of_best(candidates.lexical)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
     count = len(candidates.sentence_ids)
+    term_block, signals = term_and_table_columns(terms, weights, question_words, candidates, lexical)
     columns = [
         candidates.dense, candidates.dense - dense_best, ranks(candidates.dense), candidates.dense_prev, candidates.dense_next,
         (candidates.dense - candidates.background[0]) / candidates.background[1],
         lexical_share, ranks(candidates.lexical), lexical_of_query(lexical, weights, candidates.lexical),
-        term_columns(terms, weights, candidates, lexical),
+        term_block,
         candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,
         document_columns(candidates, lexical_share), candidates.edges,
         np.full(count, question_type(question)), np.full(count, len(weights)),
-        table_signals(candidates, question_words),
+        signals,
     ]
     matrix = np.empty((count, len(FEATURES)), dtype=np.float32)
     column = 0

@@ -124,13 +124,18 @@ def member(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return known[np.minimum(np.searchsorted(known, values), len(known) - 1)] == values
 
 
+def known_terms(lexical: LexicalIndex, query: str) -> list[str]:
+    """The query's BM25 terms that some sentence holds, in order, repeats kept (each counts again)."""
+    return [term for term in text_tokens(query) if term in lexical.bm25.vocab_dict]
+
+
 def bm25_scores(lexical: LexicalIndex, query: str, terms: Terms) -> np.ndarray | None:
     """LexicalIndex.scores_of_texts from stored terms: the same float64 sum in the same order, as float32;
     None for an index saved without its average length."""
     if lexical.average_length is None:
         return None
     k1, b = BM25_SETTINGS["k1"], BM25_SETTINGS["b"]
-    wanted = [term for term in text_tokens(query) if term in lexical.bm25.vocab_dict]
+    wanted = known_terms(lexical, query)
     norm = k1 * (1 - b + b * np.maximum(terms.lengths, 1) / lexical.average_length)
     result = np.zeros(len(terms.lengths))
     ids = vocabulary_ids(lexical, wanted).tolist()

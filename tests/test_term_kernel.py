@@ -1,0 +1,92 @@
+"""The compiled term kernel gives the NumPy code's numbers bit for bit, and refuses what it cannot read."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.store import open_index
+from indexer.lexical import text_tokens
+from service.core import term_kernel
+from service.core.answer import AnswerSettings, answer_question, prepare_candidates
+from service.core.retrieval import Retriever
+from service.core.sentence_features import QUESTION_STOPWORDS, WORD, feature_matrix, idf_weights, table_signals, term_columns
+from service.core.sentence_terms import Terms, bm25_scores, known_terms, vocabulary_ids
+
+QUESTIONS = (
+    "What did the inspector say about vetting?",
+    "How many officers were dismissed in Exampleshire?",
+    "What did the inspection say about the custody suite in Exampleshire?",
+    "Who is the chief constable of Exampleshire Constabulary?",
+    "Is the Met efficient and effective at keeping people safe?",
+)
+
+needs_kernel = pytest.mark.skipif(not term_kernel.compiled(), reason="the C kernel was not built (no C compiler at install)")
+
+
+@pytest.fixture(scope="module")
+def retriever(mixed_index_dir: Path, encoder) -> Retriever:
+    return Retriever(open_index(mixed_index_dir), encoder)
+
+
+def same_bits(left: np.ndarray, right: np.ndarray) -> bool:
+    return left.dtype == right.dtype and left.shape == right.shape and left.tobytes() == right.tobytes()
+
+
+def test_the_kernel_is_built_wherever_a_c_compiler_is() -> None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) here: the NumPy code answers")
+    assert term_kernel.compiled(), "a C compiler is present but service/core/_term_kernel.c was not built: run pip install -e . again"
+
+
+@needs_kernel
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_compiled_columns_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
+    prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
+    candidates, lexical = prepared.candidates, retriever.index.sentence_lexical
+    terms = text_tokens(prepared.text, QUESTION_STOPWORDS)
+    weights = idf_weights(lexical, terms)
+    words = {word.lower() for word in WORD.findall(prepared.text)}
+    rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
+    values = np.array(list(weights.values()))
+    names = np.array([candidates.table.names[w] for w in words if w in candidates.table.names], dtype=np.int64)
+    compiled = term_kernel.candidate_terms(
+        candidates.table, rows, candidates.documents, vocabulary_ids(lexical, list(weights)), values, sum(weights.values()), terms, lexical, names
+    )
+    assert compiled is not None
+    assert same_bits(compiled[0], term_columns(terms, weights, candidates, lexical))
+    assert same_bits(compiled[1], table_signals(candidates, words))
+    numpy_bm25 = bm25_scores(lexical, prepared.text, Terms.of(candidates.table, candidates.ids))
+    compiled_bm25 = term_kernel.candidate_bm25(lexical, candidates.table, candidates.ids, known_terms(lexical, prepared.text))
+    assert same_bits(compiled_bm25, numpy_bm25)
+
+
+@needs_kernel
+def test_answers_are_the_same_without_the_kernel(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    def everything(question: str) -> tuple:
+        prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
+        answer = answer_question(retriever, question)
+        return feature_matrix(prepared.text, prepared.candidates, retriever.index.sentence_lexical).tobytes(), answer.verdict, answer.confidence, answer.answer
+
+    compiled = [everything(question) for question in QUESTIONS]
+    monkeypatch.setattr(term_kernel, "_term_kernel", None)
+    assert not term_kernel.compiled()
+    assert [everything(question) for question in QUESTIONS] == compiled
+
+
+@needs_kernel
+def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> None:
+    table, lexical = retriever.index.sentence_table, retriever.index.sentence_lexical
+    beyond = np.array([len(table.distinct_terms)], dtype=np.int64)
+    with pytest.raises(ValueError, match="outside the sentence table"):
+        term_kernel.candidate_bm25(lexical, table, beyond, known_terms(lexical, "vetting"))
+    with pytest.raises(ValueError, match="outside the sentence table"):
+        term_kernel.candidate_terms(
+            table, np.array([len(table.distinct_terms), -1, -1]), np.zeros(1, dtype=np.int64), np.array([0]), np.array([1.0]), 1.0,
+            ("vetting",), lexical, np.zeros(0, dtype=np.int64),
+        )
