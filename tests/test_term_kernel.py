@@ -14,7 +14,17 @@ from indexer.lexical import text_tokens
 from service.core import term_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.retrieval import Retriever
-from service.core.sentence_features import QUESTION_STOPWORDS, WORD, feature_matrix, idf_weights, table_signals, term_columns
+from service.core.candidates import first_holders, neighbours
+from service.core.sentence_features import (
+    QUESTION_STOPWORDS,
+    WORD,
+    by_document,
+    feature_matrix,
+    idf_weights,
+    share_of_best,
+    table_signals,
+    term_columns,
+)
 from service.core.sentence_terms import Terms, bm25_scores, known_terms, vocabulary_ids
 
 QUESTIONS = (
@@ -67,6 +77,28 @@ def test_compiled_columns_equal_the_numpy_ones(retriever: Retriever, question: s
 
 
 @needs_kernel
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_compiled_sentences_and_document_columns_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
+    text, vector = retriever.query(question)
+    settings = AnswerSettings().retrieval
+    chunks, _ = retriever.ranked_chunks(text, vector, 10, settings, retriever.query_scores(text, vector, settings))
+    chunk_ids = np.array([chunk_id for chunk_id, _ in chunks], dtype=np.int64)
+    records = retriever.index.records
+    compiled = term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, chunk_ids)
+    sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
+    expected = (sentence_ids, rows, *neighbours(retriever, sentence_ids), records.sentence_spans[sentence_ids, 0])
+    assert len(compiled) == 5 and all(same_bits(got, np.asarray(want, dtype=np.int64)) for got, want in zip(compiled, expected))
+    # The mixed corpus has several documents, so candidates compete within and across them.
+    assert len(set(compiled[4].tolist())) > 1 or len(retriever.index.documents) == 1
+    candidates = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True).candidates
+    share = share_of_best(candidates.lexical)
+    same = candidates.same_document
+    (passage, _), (dense, dense_rank), (lexical, lexical_rank) = (by_document(same, v) for v in (candidates.passage_score, candidates.dense, share))
+    numpy_columns = np.column_stack([passage, candidates.dense - dense, share - lexical, dense_rank, lexical_rank])
+    assert same_bits(term_kernel.candidate_documents(candidates.documents, candidates.passage_score, candidates.dense, share), numpy_columns)
+
+
+@needs_kernel
 def test_answers_are_the_same_without_the_kernel(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
     def everything(question: str) -> tuple:
         prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
@@ -90,3 +122,6 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
             table, np.array([len(table.distinct_terms), -1, -1]), np.zeros(1, dtype=np.int64), np.array([0]), np.array([1.0]), 1.0,
             ("vetting",), lexical, np.zeros(0, dtype=np.int64),
         )
+    records = retriever.index.records
+    with pytest.raises(ValueError, match="outside the index"):
+        term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))

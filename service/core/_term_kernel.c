@@ -8,6 +8,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -235,9 +236,112 @@ done:
     return result;
 }
 
+/* For each candidate: the best value among its document's candidates (NaN if any is NaN, as numpy's max) and
+   its rank among them, 1 + how many score higher. */
+static void by_document(const int64_t *documents, const float *values, Py_ssize_t count, Py_ssize_t i, float *best, float *rank) {
+    float most = -INFINITY;
+    Py_ssize_t higher = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (documents[k] != documents[i]) continue;
+        if (isnan(values[k]) || isnan(most)) most = NAN;
+        else if (values[k] > most) most = values[k];
+        higher += values[k] > values[i];
+    }
+    *best = most;
+    *rank = (float)(higher + 1);
+}
+
+/* candidate_documents(documents, passage_score, dense, lexical_share, out): sentence_features.document_columns (n x 5). */
+static PyObject *candidate_documents(PyObject *Py_UNUSED(self), PyObject *args) {
+    Argument a[5] = {{NULL, 8, 0, "documents"}, {NULL, 4, 0, "passage_score"}, {NULL, 4, 0, "dense"}, {NULL, 4, 0, "lexical_share"}, {NULL, 4, 1, "out"}};
+    Py_buffer v[5];
+    Py_ssize_t opened = 0;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOO", &a[0].object, &a[1].object, &a[2].object, &a[3].object, &a[4].object)) return NULL;
+    if (open_buffers(a, v, 5, &opened)) {
+        Py_ssize_t count = v[0].len / 8;
+        const int64_t *documents = v[0].buf;
+        const float *passage = v[1].buf, *dense = v[2].buf, *lexical = v[3].buf;
+        float *out = v[4].buf, ignored, best;
+        if (v[1].len / 4 != count || v[2].len / 4 != count || v[3].len / 4 != count || v[4].len / 4 != 5 * count) {
+            PyErr_SetString(PyExc_ValueError, "candidate_documents: array sizes do not agree");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            float *row = out + 5 * i;
+            by_document(documents, passage, count, i, &row[0], &ignored);
+            by_document(documents, dense, count, i, &best, &row[3]);
+            row[1] = dense[i] - best;
+            by_document(documents, lexical, count, i, &best, &row[4]);
+            row[2] = lexical[i] - best;
+        }
+        result = Py_NewRef(Py_None);
+    }
+done:
+    close_buffers(v, opened);
+    return result;
+}
+
+/* candidate_sentences(chunk_spans, sentence_spans, chunk_ids): candidates.first_holders and neighbours. Every
+   sentence of the ranked chunks once, in order of first appearance, as a bytearray of five int64 rows: the sentence
+   ids, the row (in chunk_ids) of the first chunk holding each, their previous and next sentence in the same
+   document (-1: none) and their document's position. */
+static PyObject *candidate_sentences(PyObject *Py_UNUSED(self), PyObject *args) {
+    Argument a[3] = {{NULL, 8, 0, "chunk_spans"}, {NULL, 8, 0, "sentence_spans"}, {NULL, 8, 0, "chunk_ids"}};
+    Py_buffer v[3];
+    Py_ssize_t opened = 0, held = 0, kept = 0;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOO", &a[0].object, &a[1].object, &a[2].object)) return NULL;
+    if (open_buffers(a, v, 3, &opened)) {
+        const int64_t *chunks = v[0].buf, *sentences = v[1].buf, *ids = v[2].buf;
+        Py_ssize_t chunk_count = v[0].len / 48, sentence_count = v[1].len / 24, count = v[2].len / 8;
+        if (v[0].len % 48 || v[1].len % 24) {
+            PyErr_SetString(PyExc_ValueError, "candidate_sentences: chunk spans have 6 columns, sentence spans 3");
+            goto done;
+        }
+        for (Py_ssize_t c = 0; c < count; c++) {
+            const int64_t *span = chunks + 6 * ids[c];
+            if (ids[c] < 0 || ids[c] >= chunk_count || span[4] < 0 || span[5] < 0 || span[4] + span[5] > sentence_count) {
+                PyErr_SetString(PyExc_ValueError, "candidate_sentences: a chunk id or its sentences lie outside the index");
+                goto done;
+            }
+            held += span[5];
+        }
+        result = PyByteArray_FromStringAndSize(NULL, 5 * 8 * held);
+        if (result == NULL) goto done;
+        int64_t *out = (int64_t *)PyByteArray_AS_STRING(result);
+        for (Py_ssize_t c = 0; c < count; c++) {
+            const int64_t *span = chunks + 6 * ids[c];
+            for (int64_t sentence = span[4]; sentence < span[4] + span[5]; sentence++) {
+                int earlier = 0;
+                for (Py_ssize_t e = 0; e < c && !earlier; e++) {
+                    const int64_t *other = chunks + 6 * ids[e];
+                    earlier = other[4] <= sentence && sentence < other[4] + other[5];
+                }
+                if (earlier) continue;
+                int64_t document = sentences[3 * sentence];
+                out[kept] = sentence;
+                out[held + kept] = c;
+                out[2 * held + kept] = sentence > 0 && sentences[3 * (sentence - 1)] == document ? sentence - 1 : -1;
+                out[3 * held + kept] = sentence < sentence_count - 1 && sentences[3 * (sentence + 1)] == document ? sentence + 1 : -1;
+                out[4 * held + kept] = document;
+                kept++;
+            }
+        }
+        /* Sentences two chunks share were counted twice: move each row up to its kept length. */
+        for (int r = 1; r < 5; r++) memmove(out + r * kept, out + r * held, 8 * kept);
+        if (PyByteArray_Resize(result, 5 * 8 * kept) < 0) Py_CLEAR(result);
+    }
+done:
+    close_buffers(v, opened);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"candidate_bm25", candidate_bm25, METH_VARARGS, "Fill out with the candidates' sentence BM25 (bm25_scores)."},
     {"candidate_terms", candidate_terms, METH_VARARGS, "Fill the candidates' term columns (n x 9) and table signals (n x 5)."},
+    {"candidate_sentences", candidate_sentences, METH_VARARGS, "The ranked chunks' sentences once each, with chunk row, neighbours, document."},
+    {"candidate_documents", candidate_documents, METH_VARARGS, "Fill the candidates' columns against their document's others (n x 5)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -93,7 +93,7 @@ def rank_candidates(
         return [(row_of[sentence_id], score) for sentence_id, score in fused_ranking(retriever, text, candidates, settings)]
     scores = ranker.scores(matrix)
     order = np.lexsort((np.asarray(candidates.sentence_ids), -scores))
-    return [(int(row), float(scores[row])) for row in order]
+    return list(zip(order.tolist(), scores[order].tolist()))
 
 
 def quotable_rows(retriever: Retriever, candidates: Candidates, order: list[tuple[int, float]]) -> list[tuple[int, float]]:

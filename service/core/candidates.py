@@ -7,7 +7,7 @@ import numpy as np
 from service.core.retrieval import QueryScores, Retriever
 from service.core.sentence_features import Candidates
 from service.core.sentence_terms import Terms, bm25_scores, known_terms
-from service.core.term_kernel import candidate_bm25
+from service.core.term_kernel import candidate_bm25, candidate_sentences
 
 
 def neighbours(retriever: Retriever, sentence_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,9 +53,8 @@ def gather_candidates(
     records = retriever.index.records
     chunk_ids = np.array([chunk_id for chunk_id, _ in ranked_chunks], dtype=np.int64)
     chunk_features = complete_chunk_features(retriever, text, vector, chunk_ids.tolist(), chunk_features)
-    sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
+    sentence_ids, rows, previous, following, documents = chunk_sentences(retriever, chunk_ids)
     fused = np.array([score for _, score in ranked_chunks], dtype=np.float64)
-    previous, following = neighbours(retriever, sentence_ids)
     index = retriever.index
     return Candidates(
         sentence_ids=sentence_ids.tolist(),
@@ -64,7 +63,7 @@ def gather_candidates(
         chunk_dense=chunk_column(chunk_features, "chunk_dense", chunk_ids, rows, share=False),
         chunk_lexical=chunk_column(chunk_features, "chunk_lexical", chunk_ids, rows),
         document_lexical=chunk_column(chunk_features, "document_lexical", chunk_ids, rows),
-        documents=np.asarray(records.sentence_spans[sentence_ids, 0]),
+        documents=documents,
         dense=scores.sentence_dense[sentence_ids].astype(np.float32),
         dense_prev=similarity_or_zero(scores, previous),
         dense_next=similarity_or_zero(scores, following),
@@ -75,6 +74,17 @@ def gather_candidates(
         read_text=lambda sentence_id: index.sentences[sentence_id].text,
         background=retriever.background_similarity(vector),
     )
+
+
+def chunk_sentences(retriever: Retriever, chunk_ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The chunks' sentences once each (first_holders), the row of the first chunk holding each, their previous and
+    next sentences (neighbours) and their documents' positions; compiled when the install built it."""
+    records = retriever.index.records
+    found = candidate_sentences(records.chunk_spans, records.sentence_spans, chunk_ids)
+    if found is not None:
+        return found
+    sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
+    return sentence_ids, rows, *neighbours(retriever, sentence_ids), np.asarray(records.sentence_spans[sentence_ids, 0])
 
 
 def first_holders(chunk_spans: np.ndarray, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

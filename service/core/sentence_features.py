@@ -17,7 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
-from service.core.term_kernel import candidate_terms
+from service.core.term_kernel import candidate_documents, candidate_terms
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -185,7 +185,10 @@ def by_document(same: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def document_columns(candidates: Candidates, lexical_share: np.ndarray) -> np.ndarray:
     """Per candidate: its document's best passage score, its gaps to the document's best dense and BM25
-    sentence, and its dense and BM25 rank within the document (n x 5)."""
+    sentence, and its dense and BM25 rank within the document (n x 5); compiled when the install built it."""
+    found = candidate_documents(candidates.documents, candidates.passage_score, candidates.dense, lexical_share)
+    if found is not None:
+        return found
     same = candidates.same_document
     best_passage, _ = by_document(same, candidates.passage_score)
     best_dense, dense_rank = by_document(same, candidates.dense)

@@ -65,3 +65,22 @@ def candidate_terms(
         np.ascontiguousarray(weights, dtype=np.float64), pairs, int64s(named), terms_out, signals_out, float(total), float(len(wanted)),
     )
     return terms_out, signals_out
+
+
+def candidate_documents(documents: np.ndarray, passage_score: np.ndarray, dense: np.ndarray, lexical_share: np.ndarray) -> np.ndarray | None:
+    """sentence_features.document_columns (n x 5) from the candidates' documents and float32 scores."""
+    if _term_kernel is None or not all(values.dtype == np.float32 for values in (passage_score, dense, lexical_share)):
+        return None
+    out = np.empty((len(documents), 5), dtype=np.float32)
+    floats = (np.ascontiguousarray(values) for values in (passage_score, dense, lexical_share))
+    _term_kernel.candidate_documents(int64s(documents), *floats, out)
+    return out
+
+
+def candidate_sentences(chunk_spans: np.ndarray, sentence_spans: np.ndarray, chunk_ids: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """candidates.first_holders and neighbours: the ranked chunks' sentences once each, the row of the first chunk
+    holding each, their previous and next sentences (-1: none) and their documents' positions."""
+    if _term_kernel is None:
+        return None
+    packed = _term_kernel.candidate_sentences(np.ascontiguousarray(chunk_spans), np.ascontiguousarray(sentence_spans), int64s(chunk_ids))
+    return tuple(np.frombuffer(packed, dtype=np.int64).reshape(5, -1))
