@@ -15,6 +15,11 @@ import Stemmer
 
 from indexer.records import advise_random
 
+try:
+    from indexer import _postings
+except ImportError:  # built without a C compiler: bm25s and NumPy score alike, a little slower
+    _postings = None
+
 # bm25s sets its own logger to DEBUG, which floods any application log.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -82,12 +87,29 @@ class LexicalIndex:
         tokens = list(text_tokens(query))
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        compiled = self.compiled_scores(tokens, None)
+        return compiled if compiled is not None else np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def compiled_scores(self, tokens: list[str] | tuple[str, ...], ids: np.ndarray | None) -> np.ndarray | None:
+        """scores (ids None) or scores_for from the compiled postings kernel, the same float32 sums in the same
+        order; None where it was not built or the index is not plain float32 Lucene postings."""
+        postings = self.bm25.scores
+        if _postings is None or self.bm25.nonoccurrence_array is not None or postings["data"].dtype != np.float32:
+            return None
+        vocabulary = self.bm25.vocab_dict
+        columns = np.array([vocabulary[token] for token in tokens if token in vocabulary], dtype=np.int64)
+        out = np.empty(self.size if ids is None else len(ids), dtype=np.float32)
+        arrays = (np.ascontiguousarray(postings[name]) for name in ("indptr", "indices", "data"))
+        _postings.postings_scores(*arrays, columns, ids, out)
+        return out
 
     def scores_for(self, query: str, ids: np.ndarray) -> np.ndarray:
         """scores(query)[ids] without scoring the whole index: each query term's postings (sorted by
         id) are searched for the wanted ids, so the cost follows len(ids), not the index size."""
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        compiled = self.compiled_scores(text_tokens(query), ids)
+        if compiled is not None:
+            return compiled
         result = np.zeros(len(ids), dtype=np.float32)
         postings = self.bm25.scores
         for token in text_tokens(query):

@@ -1,4 +1,5 @@
-"""The compiled term kernel gives the NumPy code's numbers bit for bit, and refuses what it cannot read."""
+"""The compiled kernels (BM25 postings, candidate features) give the NumPy code's numbers bit for bit, and
+refuse what they cannot read."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from indexer.store import open_index
+from indexer import lexical as lexical_module
 from indexer.lexical import text_tokens
 from service.core import term_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
@@ -36,6 +38,7 @@ QUESTIONS = (
 )
 
 needs_kernel = pytest.mark.skipif(not term_kernel.compiled(), reason="the C kernel was not built (no C compiler at install)")
+needs_postings = pytest.mark.skipif(lexical_module._postings is None, reason="the C kernel was not built (no C compiler at install)")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,19 @@ def test_the_kernel_is_built_wherever_a_c_compiler_is() -> None:
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) here: the NumPy code answers")
     assert term_kernel.compiled(), "a C compiler is present but service/core/_term_kernel.c was not built: run pip install -e . again"
+    assert lexical_module._postings is not None, "a C compiler is present but indexer/_postings.c was not built: run pip install -e . again"
+
+
+@needs_postings
+@pytest.mark.parametrize("question", (*QUESTIONS, "vetting vetting officers", "zzz unknown words", "the of and"))
+def test_compiled_bm25_equals_bm25s_and_the_numpy_loop(retriever: Retriever, question: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    indexes = (retriever.index.chunk_lexical, retriever.index.document_lexical, retriever.index.sentence_lexical)
+    compiled = [(lexical.scores(question), lexical.scores_for(question, np.arange(lexical.size)[::-1])) for lexical in indexes]
+    monkeypatch.setattr(lexical_module, "_postings", None)
+    for (every, chosen), lexical in zip(compiled, indexes):
+        assert same_bits(every, lexical.scores(question))
+        assert same_bits(chosen, lexical.scores_for(question, np.arange(lexical.size)[::-1]))
+    assert any(every.any() for every, _ in compiled) or question.startswith(("zzz", "the"))
 
 
 @needs_kernel
@@ -125,3 +141,12 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
     records = retriever.index.records
     with pytest.raises(ValueError, match="outside the index"):
         term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))
+
+
+@needs_postings
+def test_postings_beyond_their_arrays_are_refused_not_read() -> None:
+    indptr, indices, data = np.array([0, 2], dtype=np.int64), np.array([0, 5], dtype=np.int32), np.ones(2, dtype=np.float32)
+    with pytest.raises(ValueError, match="outside the index"):
+        lexical_module._postings.postings_scores(indptr, indices, data, np.array([0]), None, np.empty(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="outside the index"):
+        lexical_module._postings.postings_scores(indptr, indices, data, np.array([1]), None, np.empty(9, dtype=np.float32))
