@@ -183,7 +183,7 @@ class Retriever:
             return allowed.chunk_ids[top_ids(similarities, depth)].tolist()
         else:
             _, ids = self.index.search(vector, min(depth, len(allowed.chunk_ids)), allowed.chunk_ids)
-        return [int(i) for i in ids[0] if i >= 0]
+        return ids[0][ids[0] >= 0].tolist()
 
     def candidates(self, vector: np.ndarray, scores: QueryScores, settings: RetrievalSettings) -> set[int]:
         """Chunks proposed by each active retriever: nearest chunks, nearest sentences, best BM25."""
@@ -196,7 +196,8 @@ class Retriever:
             records = self.index.records
             found.update(gather(records.sentence_chunk_offsets, records.sentence_chunk_ids, scores.sentence_dense.nearest(settings.depth))[2].tolist())
         if scores.chunk_lexical is not None:
-            found.update(int(i) for i in top_ids(scores.chunk_lexical, settings.depth) if scores.chunk_lexical[i] > 0)
+            best = top_ids(scores.chunk_lexical, settings.depth)
+            found.update(best[scores.chunk_lexical[best] > 0].tolist())
         # With few allowed sentences, the nearest ones run out and excluded ones fill the depth.
         return found if allowed is None else {i for i in found if allowed.chunk_mask[i]}
 
