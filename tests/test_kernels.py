@@ -5,27 +5,28 @@ from __future__ import annotations
 
 import shutil
 import sysconfig
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from indexer.store import open_index
 from indexer import lexical as lexical_module
 from indexer.lexical import text_tokens
+from indexer.store import open_index
 from service.core import term_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
-from service.core.retrieval import Retriever
 from service.core.candidates import first_holders, neighbours
+from service.core.retrieval import Retriever
 from service.core.sentence_features import (
+    FEATURES,
     QUESTION_STOPWORDS,
     WORD,
-    by_document,
     feature_matrix,
     idf_weights,
-    share_of_best,
-    table_signals,
-    term_columns,
+    numpy_feature_matrix,
+    question_names,
+    question_type,
 )
 from service.core.sentence_terms import Terms, bm25_scores, known_terms, vocabulary_ids
 
@@ -70,31 +71,46 @@ def test_compiled_bm25_equals_bm25s_and_the_numpy_loop(retriever: Retriever, que
     assert any(every.any() for every, _ in compiled) or question.startswith(("zzz", "the"))
 
 
+def question_read(retriever: Retriever, text: str, candidates) -> tuple[term_kernel.Question, dict, set]:
+    lexical = retriever.index.sentence_lexical
+    terms = text_tokens(text, QUESTION_STOPWORDS)
+    weights = idf_weights(lexical, terms)
+    words = {word.lower() for word in WORD.findall(text)}
+    read = term_kernel.Question(
+        terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values())), sum(weights.values()),
+        question_names(candidates.table, words), question_type(text),
+    )
+    return read, weights, words
+
+
 @needs_kernel
 @pytest.mark.parametrize("question", QUESTIONS)
-def test_compiled_columns_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
+def test_the_compiled_matrix_and_bm25_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
     prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
     candidates, lexical = prepared.candidates, retriever.index.sentence_lexical
-    terms = text_tokens(prepared.text, QUESTION_STOPWORDS)
-    weights = idf_weights(lexical, terms)
-    words = {word.lower() for word in WORD.findall(prepared.text)}
-    rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
-    values = np.array(list(weights.values()))
-    names = np.array([candidates.table.names[w] for w in words if w in candidates.table.names], dtype=np.int64)
-    compiled = term_kernel.candidate_terms(
-        candidates.table, rows, candidates.documents, vocabulary_ids(lexical, list(weights)), values, sum(weights.values()), terms, lexical, names
-    )
+    read, weights, words = question_read(retriever, prepared.text, candidates)
+    compiled = term_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     assert compiled is not None
-    assert same_bits(compiled[0], term_columns(terms, weights, candidates, lexical))
-    assert same_bits(compiled[1], table_signals(candidates, words))
+    assert same_bits(compiled, numpy_feature_matrix(read, weights, words, candidates, lexical))
     numpy_bm25 = bm25_scores(lexical, prepared.text, Terms.of(candidates.table, candidates.ids))
     compiled_bm25 = term_kernel.candidate_bm25(lexical, candidates.table, candidates.ids, known_terms(lexical, prepared.text))
     assert same_bits(compiled_bm25, numpy_bm25)
 
 
 @needs_kernel
+def test_a_nan_score_is_left_to_numpy(retriever: Retriever) -> None:
+    prepared = prepare_candidates(retriever, QUESTIONS[0], 5, AnswerSettings(), ranked=True)
+    dense = prepared.candidates.dense.copy()
+    dense[0] = np.nan
+    candidates = replace(prepared.candidates, dense=dense)
+    read, _, _ = question_read(retriever, prepared.text, candidates)
+    assert term_kernel.candidate_matrix(candidates, read, retriever.index.sentence_lexical, FEATURES) is None
+    assert feature_matrix(prepared.text, candidates, retriever.index.sentence_lexical).shape == (len(dense), len(FEATURES))
+
+
+@needs_kernel
 @pytest.mark.parametrize("question", QUESTIONS)
-def test_compiled_sentences_and_document_columns_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
+def test_compiled_sentences_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
     text, vector = retriever.query(question)
     settings = AnswerSettings().retrieval
     chunks, _ = retriever.ranked_chunks(text, vector, 10, settings, retriever.query_scores(text, vector, settings))
@@ -104,14 +120,6 @@ def test_compiled_sentences_and_document_columns_equal_the_numpy_ones(retriever:
     sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
     expected = (sentence_ids, rows, *neighbours(retriever, sentence_ids), records.sentence_spans[sentence_ids, 0])
     assert len(compiled) == 5 and all(same_bits(got, np.asarray(want, dtype=np.int64)) for got, want in zip(compiled, expected))
-    # The mixed corpus has several documents, so candidates compete within and across them.
-    assert len(set(compiled[4].tolist())) > 1 or len(retriever.index.documents) == 1
-    candidates = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True).candidates
-    share = share_of_best(candidates.lexical)
-    same = candidates.same_document
-    (passage, _), (dense, dense_rank), (lexical, lexical_rank) = (by_document(same, v) for v in (candidates.passage_score, candidates.dense, share))
-    numpy_columns = np.column_stack([passage, candidates.dense - dense, share - lexical, dense_rank, lexical_rank])
-    assert same_bits(term_kernel.candidate_documents(candidates.documents, candidates.passage_score, candidates.dense, share), numpy_columns)
 
 
 @needs_kernel
@@ -133,11 +141,11 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
     beyond = np.array([len(table.distinct_terms)], dtype=np.int64)
     with pytest.raises(ValueError, match="outside the sentence table"):
         term_kernel.candidate_bm25(lexical, table, beyond, known_terms(lexical, "vetting"))
+    prepared = prepare_candidates(retriever, QUESTIONS[0], 5, AnswerSettings(), ranked=True)
+    candidates = replace(prepared.candidates, previous=np.full(len(prepared.candidates.ids), len(table.distinct_terms)))
+    read, _, _ = question_read(retriever, prepared.text, candidates)
     with pytest.raises(ValueError, match="outside the sentence table"):
-        term_kernel.candidate_terms(
-            table, np.array([len(table.distinct_terms), -1, -1]), np.zeros(1, dtype=np.int64), np.array([0]), np.array([1.0]), 1.0,
-            ("vetting",), lexical, np.zeros(0, dtype=np.int64),
-        )
+        term_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     records = retriever.index.records
     with pytest.raises(ValueError, match="outside the index"):
         term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))

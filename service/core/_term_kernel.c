@@ -1,8 +1,9 @@
-/* The candidates' term columns, sentence BM25 and table signals in one pass over the sentence table.
+/* The answer step's per-candidate work in C: the candidate sentences of the ranked chunks, their sentence BM25,
+   and the whole feature matrix the ranker reads (service/core/term_kernel.py calls these).
 
-   The same numbers as the NumPy functions in service/core/sentence_terms.py and sentence_features.py (the same
-   float64 operations in the same order, then float32), without their hundred small array calls per question:
-   on 20 candidates those calls, not the arithmetic, were the cost. Built when a C compiler is present
+   The same numbers as the NumPy functions in service/core/candidates.py, sentence_terms.py and
+   sentence_features.py (the same float64 and float32 operations in the same order), without their hundred small
+   array calls per question: on 20 candidates those calls, not the arithmetic, were the cost. Built when a C compiler is present
    (pyproject.toml marks the extension optional); without it the NumPy code runs. Compiled with
    -ffp-contract=off so that no multiply-add is fused and every sum rounds as NumPy's does. */
 
@@ -159,83 +160,6 @@ done:
     return result;
 }
 
-/* The columns of one candidate: term columns (row of 9) and table signals (row of 5). */
-static int fill_candidate(const Table *t, int64_t id, uint64_t own, uint64_t context, uint64_t document, const int64_t *question,
-                          const double *weights, Py_ssize_t terms, double total, double largest, const int64_t *pairs, Py_ssize_t pair_total,
-                          double pair_count, const int64_t *named, Py_ssize_t named_count, float *row, float *signals) {
-    int64_t start, end, name_start, name_end, known = 0;
-    double pair_share, spread;
-    if (id < 0 || !row_span(t->term_offsets, t->sentences, t->terms, id, &start, &end) ||
-        !row_span(t->name_offsets, t->sentences, t->names, id, &name_start, &name_end))
-        return 0;
-    order_columns(t, start, end, question, terms, pairs, pair_total, pair_count, &pair_share, &spread);
-    row[0] = (float)weighted_share(own, weights, terms, total);
-    row[1] = (float)weighted_share(context, weights, terms, total);
-    row[2] = (float)weighted_share(document, weights, terms, total);
-    row[3] = (float)(t->distinct[id] - __builtin_popcountll(own));
-    row[4] = (float)pair_share;
-    row[5] = (float)spread;
-    row[6] = (float)largest_missing(context, weights, terms, largest);
-    row[7] = (float)largest_missing(document, weights, terms, largest);
-    row[8] = (float)t->distinct[id];
-    for (int64_t p = name_start; p < name_end; p++) known += holds(named, named_count, t->name_ids[p]);
-    for (Py_ssize_t f = 0; f < 4; f++) signals[f] = (float)t->flags[id * t->flag_columns + f];
-    signals[4] = (float)(name_end - name_start - known);
-    return 1;
-}
-
-/* candidate_terms(term_offsets, term_ids, name_offsets, name_ids, distinct, flags, rows, documents, question, weights,
-   pairs, named, terms_out, signals_out, total, pair_count): sentence_features.term_columns and table_signals. */
-static PyObject *candidate_terms(PyObject *Py_UNUSED(self), PyObject *args) {
-    Argument a[14] = {{NULL, 8, 0, "term_offsets"}, {NULL, 4, 0, "term_ids"}, {NULL, 8, 0, "name_offsets"}, {NULL, 4, 0, "name_ids"},
-                      {NULL, 4, 0, "distinct"}, {NULL, 1, 0, "flags"}, {NULL, 8, 0, "rows"}, {NULL, 8, 0, "documents"},
-                      {NULL, 8, 0, "question"}, {NULL, 8, 0, "weights"}, {NULL, 8, 0, "pairs"}, {NULL, 8, 0, "named"},
-                      {NULL, 4, 1, "terms_out"}, {NULL, 4, 1, "signals_out"}};
-    Py_buffer v[14];
-    Py_ssize_t opened = 0;
-    double total, pair_count, largest = 0.0;
-    uint64_t *mask = NULL;
-    PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOdd", &a[0].object, &a[1].object, &a[2].object, &a[3].object, &a[4].object, &a[5].object,
-                          &a[6].object, &a[7].object, &a[8].object, &a[9].object, &a[10].object, &a[11].object, &a[12].object, &a[13].object,
-                          &total, &pair_count))
-        return NULL;
-    if (open_buffers(a, v, 14, &opened)) {
-        Py_ssize_t sentences = v[4].len / 4, count = v[7].len / 8, terms = v[8].len / 8;
-        Table t = {v[0].buf, v[2].buf, v[1].buf, v[3].buf, v[4].buf, v[5].buf, sentences, v[1].len / 4, v[3].len / 4,
-                   sentences ? v[5].len / sentences : 0};
-        const int64_t *rows = v[6].buf, *documents = v[7].buf;
-        const double *weights = v[9].buf;
-        if (terms > 64 || v[9].len / 8 != terms || v[6].len / 8 != 3 * count || v[0].len / 8 != sentences + 1 ||
-            v[2].len / 8 != sentences + 1 || t.flag_columns < 4 || v[12].len / 4 != 9 * count || v[13].len / 4 != 5 * count) {
-            PyErr_SetString(PyExc_ValueError, "candidate_terms: array sizes do not agree (or more than 64 question terms)");
-            goto done;
-        }
-        mask = PyMem_Calloc(4 * count + 1, sizeof(uint64_t));
-        if (mask == NULL) { PyErr_NoMemory(); goto done; }
-        if (!held_terms(&t, rows, 3 * count, v[8].buf, terms, mask)) { out_of_table(); goto done; }
-        for (Py_ssize_t j = 0; j < terms; j++) if (weights[j] > largest) largest = weights[j];
-        /* A term is in a candidate's document when any candidate of that document has it in context. */
-        uint64_t *document = mask + 3 * count;
-        for (Py_ssize_t i = 0; i < count; i++)
-            for (Py_ssize_t k = 0; k < count; k++)
-                if (documents[k] == documents[i]) document[i] |= mask[k] | mask[count + k] | mask[2 * count + k];
-        for (Py_ssize_t i = 0; i < count; i++) {
-            uint64_t context = mask[i] | mask[count + i] | mask[2 * count + i];
-            if (!fill_candidate(&t, rows[i], mask[i], context, document[i], v[8].buf, weights, terms, total, largest, v[10].buf,
-                                v[10].len / 16, pair_count, v[11].buf, v[11].len / 8, (float *)v[12].buf + 9 * i, (float *)v[13].buf + 5 * i)) {
-                out_of_table();
-                goto done;
-            }
-        }
-        result = Py_NewRef(Py_None);
-    }
-done:
-    PyMem_Free(mask);
-    close_buffers(v, opened);
-    return result;
-}
-
 /* For each candidate: the best value among its document's candidates (NaN if any is NaN, as numpy's max) and
    its rank among them, 1 + how many score higher. */
 static void by_document(const int64_t *documents, const float *values, Py_ssize_t count, Py_ssize_t i, float *best, float *rank) {
@@ -251,33 +175,165 @@ static void by_document(const int64_t *documents, const float *values, Py_ssize_
     *rank = (float)(higher + 1);
 }
 
-/* candidate_documents(documents, passage_score, dense, lexical_share, out): sentence_features.document_columns (n x 5). */
-static PyObject *candidate_documents(PyObject *Py_UNUSED(self), PyObject *args) {
-    Argument a[5] = {{NULL, 8, 0, "documents"}, {NULL, 4, 0, "passage_score"}, {NULL, 4, 0, "dense"}, {NULL, 4, 0, "lexical_share"}, {NULL, 4, 1, "out"}};
-    Py_buffer v[5];
+/* The question-independent and per-question inputs of one call, as candidate_matrix reads them. */
+typedef struct {
+    const int64_t *rows, *documents, *question, *pairs, *named;
+    const double *weights;
+    const float *dense, *dense_prev, *dense_next, *lexical, *passage_score, *passage_rank, *chunk_dense, *chunk_lexical, *document_lexical;
+    Py_ssize_t count, terms, pair_total, named_count;
+    double total, pair_count, background_mean, background_std, question_type;
+} Inputs;
+
+/* Columns of FEATURES (service/core/sentence_features.py), in order; term_kernel.py checks the names. */
+enum {
+    DENSE, DENSE_GAP, DENSE_RANK, DENSE_PREV, DENSE_NEXT, DENSE_Z, LEXICAL_SHARE, LEXICAL_RANK, LEXICAL_OF_QUERY, COVERAGE,
+    PASSAGE_SCORE = COVERAGE + 9, PASSAGE_RANK, CHUNK_DENSE, CHUNK_LEXICAL, DOCUMENT_LEXICAL, DOCUMENT_BEST_PASSAGE,
+    STARTS_PARAGRAPH = DOCUMENT_BEST_PASSAGE + 5, ENDS_PARAGRAPH, QUESTION_TYPE, QUESTION_TERMS, HAS_NUMBER, COLUMNS = HAS_NUMBER + 5
+};
+
+/* The largest value (NaN if any is NaN, as numpy's max), -inf for none. */
+static float largest_of(const float *values, Py_ssize_t count) {
+    float most = -INFINITY;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (isnan(values[i])) return NAN;
+        if (values[i] > most) most = values[i];
+    }
+    return most;
+}
+
+/* ranks(): 1 + how many values are higher. */
+static float rank_of(const float *values, Py_ssize_t count, Py_ssize_t i) {
+    Py_ssize_t higher = 0;
+    for (Py_ssize_t k = 0; k < count; k++) higher += values[k] > values[i];
+    return (float)(higher + 1);
+}
+
+/* The term columns (9, from COVERAGE) and table signals (5, from HAS_NUMBER) of candidate i. */
+static int term_columns(const Table *t, const Inputs *in, Py_ssize_t i, uint64_t own, uint64_t context, uint64_t document, double largest, float *row) {
+    int64_t id = in->rows[i], start, end, name_start, name_end, known = 0;
+    double pair_share, spread;
+    float *terms = row + COVERAGE, *signals = row + HAS_NUMBER;
+    if (id < 0 || !row_span(t->term_offsets, t->sentences, t->terms, id, &start, &end) ||
+        !row_span(t->name_offsets, t->sentences, t->names, id, &name_start, &name_end))
+        return 0;
+    order_columns(t, start, end, in->question, in->terms, in->pairs, in->pair_total, in->pair_count, &pair_share, &spread);
+    terms[0] = (float)weighted_share(own, in->weights, in->terms, in->total);
+    terms[1] = (float)weighted_share(context, in->weights, in->terms, in->total);
+    terms[2] = (float)weighted_share(document, in->weights, in->terms, in->total);
+    terms[3] = (float)(t->distinct[id] - __builtin_popcountll(own));
+    terms[4] = (float)pair_share;
+    terms[5] = (float)spread;
+    terms[6] = (float)largest_missing(context, in->weights, in->terms, largest);
+    terms[7] = (float)largest_missing(document, in->weights, in->terms, largest);
+    terms[8] = (float)t->distinct[id];
+    for (int64_t p = name_start; p < name_end; p++) known += holds(in->named, in->named_count, t->name_ids[p]);
+    for (Py_ssize_t f = 0; f < 4; f++) signals[f] = (float)t->flags[id * t->flag_columns + f];
+    signals[4] = (float)(name_end - name_start - known);
+    row[STARTS_PARAGRAPH] = (float)t->flags[id * t->flag_columns + 4];
+    row[ENDS_PARAGRAPH] = (float)t->flags[id * t->flag_columns + 5];
+    return 1;
+}
+
+/* The dense, lexical, passage and document columns of candidate i (the float32 arithmetic of feature_matrix). */
+static void score_columns(const Inputs *in, Py_ssize_t i, float dense_best, float lexical_best, const float *lexical_share, float *row) {
+    float mean = (float)in->background_mean, spread = (float)in->background_std, best, ignored;
+    row[DENSE] = in->dense[i];
+    row[DENSE_GAP] = in->dense[i] - dense_best;
+    row[DENSE_RANK] = rank_of(in->dense, in->count, i);
+    row[DENSE_PREV] = in->dense_prev[i];
+    row[DENSE_NEXT] = in->dense_next[i];
+    row[DENSE_Z] = (in->dense[i] - mean) / spread;
+    row[LEXICAL_SHARE] = lexical_share[i];
+    row[LEXICAL_RANK] = rank_of(in->lexical, in->count, i);
+    row[LEXICAL_OF_QUERY] = in->total > 0 ? in->lexical[i] / (float)in->total : 0.0f;
+    row[PASSAGE_SCORE] = in->passage_score[i];
+    row[PASSAGE_RANK] = in->passage_rank[i];
+    row[CHUNK_DENSE] = in->chunk_dense[i];
+    row[CHUNK_LEXICAL] = in->chunk_lexical[i];
+    row[DOCUMENT_LEXICAL] = in->document_lexical[i];
+    by_document(in->documents, in->passage_score, in->count, i, &row[DOCUMENT_BEST_PASSAGE], &ignored);
+    by_document(in->documents, in->dense, in->count, i, &best, &row[DOCUMENT_BEST_PASSAGE + 3]);
+    row[DOCUMENT_BEST_PASSAGE + 1] = in->dense[i] - best;
+    by_document(in->documents, lexical_share, in->count, i, &best, &row[DOCUMENT_BEST_PASSAGE + 4]);
+    row[DOCUMENT_BEST_PASSAGE + 2] = lexical_share[i] - best;
+    row[QUESTION_TYPE] = (float)in->question_type;
+    row[QUESTION_TERMS] = (float)in->terms;
+    (void)lexical_best;
+}
+
+/* Every row of the matrix, once the inputs are read; 0 when a candidate lies outside the table. */
+static int fill_matrix(const Table *t, const Inputs *in, uint64_t *mask, float *lexical_share, float *out) {
+    Py_ssize_t count = in->count;
+    uint64_t *document = mask + 3 * count;
+    double largest = 0.0;
+    float dense_best = count ? largest_of(in->dense, count) : 0.0f, lexical_best = count ? largest_of(in->lexical, count) : 0.0f;
+    if (!held_terms(t, in->rows, 3 * count, in->question, in->terms, mask)) return 0;
+    for (Py_ssize_t j = 0; j < in->terms; j++) if (in->weights[j] > largest) largest = in->weights[j];
+    /* A term is in a candidate's document when any candidate of that document has it in context. */
+    for (Py_ssize_t i = 0; i < count; i++)
+        for (Py_ssize_t k = 0; k < count; k++)
+            if (in->documents[k] == in->documents[i]) document[i] |= mask[k] | mask[count + k] | mask[2 * count + k];
+    for (Py_ssize_t i = 0; i < count; i++) lexical_share[i] = lexical_best > 0 ? in->lexical[i] / lexical_best : 0.0f;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        float *row = out + COLUMNS * i;
+        if (!term_columns(t, in, i, mask[i], mask[i] | mask[count + i] | mask[2 * count + i], document[i], largest, row)) return 0;
+        score_columns(in, i, dense_best, lexical_best, lexical_share, row);
+    }
+    return 1;
+}
+
+#define MATRIX_ARRAYS 22
+
+/* candidate_matrix(term_offsets, term_ids, name_offsets, name_ids, distinct, flags, rows, documents, question, weights,
+   pairs, named, dense, dense_prev, dense_next, lexical, passage_score, passage_rank, chunk_dense, chunk_lexical,
+   document_lexical, out, total, pair_count, background_mean, background_std, question_type):
+   sentence_features.feature_matrix into out (n x COLUMNS). False, with out untouched, when a score is NaN (NumPy's
+   sort-based ranks order NaNs their own way, so the caller computes those). */
+static PyObject *candidate_matrix(PyObject *Py_UNUSED(self), PyObject *args) {
+    static const char *names[MATRIX_ARRAYS] = {"term_offsets", "term_ids", "name_offsets", "name_ids", "distinct", "flags", "rows", "documents",
+                                               "question", "weights", "pairs", "named", "dense", "dense_prev", "dense_next", "lexical",
+                                               "passage_score", "passage_rank", "chunk_dense", "chunk_lexical", "document_lexical", "out"};
+    static const Py_ssize_t sizes[MATRIX_ARRAYS] = {8, 4, 8, 4, 4, 1, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+    Argument a[MATRIX_ARRAYS];
+    PyObject *objects[MATRIX_ARRAYS];
+    Py_buffer v[MATRIX_ARRAYS];
     Py_ssize_t opened = 0;
+    Inputs in;
+    uint64_t *mask = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOO", &a[0].object, &a[1].object, &a[2].object, &a[3].object, &a[4].object)) return NULL;
-    if (open_buffers(a, v, 5, &opened)) {
-        Py_ssize_t count = v[0].len / 8;
-        const int64_t *documents = v[0].buf;
-        const float *passage = v[1].buf, *dense = v[2].buf, *lexical = v[3].buf;
-        float *out = v[4].buf, ignored, best;
-        if (v[1].len / 4 != count || v[2].len / 4 != count || v[3].len / 4 != count || v[4].len / 4 != 5 * count) {
-            PyErr_SetString(PyExc_ValueError, "candidate_documents: array sizes do not agree");
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOddddd", &objects[0], &objects[1], &objects[2], &objects[3], &objects[4], &objects[5],
+                          &objects[6], &objects[7], &objects[8], &objects[9], &objects[10], &objects[11], &objects[12], &objects[13], &objects[14],
+                          &objects[15], &objects[16], &objects[17], &objects[18], &objects[19], &objects[20], &objects[21], &in.total,
+                          &in.pair_count, &in.background_mean, &in.background_std, &in.question_type))
+        return NULL;
+    for (int i = 0; i < MATRIX_ARRAYS; i++) a[i] = (Argument){objects[i], sizes[i], i == MATRIX_ARRAYS - 1, names[i]};
+    if (open_buffers(a, v, MATRIX_ARRAYS, &opened)) {
+        Py_ssize_t sentences = v[4].len / 4;
+        Table t = {v[0].buf, v[2].buf, v[1].buf, v[3].buf, v[4].buf, v[5].buf, sentences, v[1].len / 4, v[3].len / 4,
+                   sentences ? v[5].len / sentences : 0};
+        int agree = 1;
+        in.count = v[7].len / 8;
+        for (int i = 12; i < 21; i++) agree &= v[i].len / 4 == in.count;
+        in.rows = v[6].buf, in.documents = v[7].buf, in.question = v[8].buf, in.weights = v[9].buf, in.pairs = v[10].buf, in.named = v[11].buf;
+        in.dense = v[12].buf, in.dense_prev = v[13].buf, in.dense_next = v[14].buf, in.lexical = v[15].buf, in.passage_score = v[16].buf;
+        in.passage_rank = v[17].buf, in.chunk_dense = v[18].buf, in.chunk_lexical = v[19].buf, in.document_lexical = v[20].buf;
+        in.terms = v[8].len / 8, in.pair_total = v[10].len / 16, in.named_count = v[11].len / 8;
+        if (!agree || in.terms > 64 || v[9].len / 8 != in.terms || v[6].len / 8 != 3 * in.count || v[0].len / 8 != sentences + 1 ||
+            v[2].len / 8 != sentences + 1 || t.flag_columns < 6 || v[21].len / 4 != COLUMNS * in.count) {
+            PyErr_SetString(PyExc_ValueError, "candidate_matrix: array sizes do not agree (or more than 64 question terms)");
             goto done;
         }
-        for (Py_ssize_t i = 0; i < count; i++) {
-            float *row = out + 5 * i;
-            by_document(documents, passage, count, i, &row[0], &ignored);
-            by_document(documents, dense, count, i, &best, &row[3]);
-            row[1] = dense[i] - best;
-            by_document(documents, lexical, count, i, &best, &row[4]);
-            row[2] = lexical[i] - best;
+        if (in.count && (isnan(largest_of(in.dense, in.count)) || isnan(largest_of(in.lexical, in.count)))) {
+            result = Py_NewRef(Py_False);
+            goto done;
         }
-        result = Py_NewRef(Py_None);
+        mask = PyMem_Calloc(4 * in.count + 1, sizeof(uint64_t) + sizeof(float));
+        if (mask == NULL) { PyErr_NoMemory(); goto done; }
+        if (!fill_matrix(&t, &in, mask, (float *)(mask + 4 * in.count + 1), v[21].buf)) { out_of_table(); goto done; }
+        result = Py_NewRef(Py_True);
     }
 done:
+    PyMem_Free(mask);
     close_buffers(v, opened);
     return result;
 }
@@ -339,9 +395,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"candidate_bm25", candidate_bm25, METH_VARARGS, "Fill out with the candidates' sentence BM25 (bm25_scores)."},
-    {"candidate_terms", candidate_terms, METH_VARARGS, "Fill the candidates' term columns (n x 9) and table signals (n x 5)."},
+    {"candidate_matrix", candidate_matrix, METH_VARARGS, "Fill the candidates' feature matrix (sentence_features.feature_matrix)."},
     {"candidate_sentences", candidate_sentences, METH_VARARGS, "The ranked chunks' sentences once each, with chunk row, neighbours, document."},
-    {"candidate_documents", candidate_documents, METH_VARARGS, "Fill the candidates' columns against their document's others (n x 5)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,7 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
-from service.core.term_kernel import candidate_documents, candidate_terms
+from service.core.term_kernel import Question, candidate_matrix
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -185,10 +185,7 @@ def by_document(same: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def document_columns(candidates: Candidates, lexical_share: np.ndarray) -> np.ndarray:
     """Per candidate: its document's best passage score, its gaps to the document's best dense and BM25
-    sentence, and its dense and BM25 rank within the document (n x 5); compiled when the install built it."""
-    found = candidate_documents(candidates.documents, candidates.passage_score, candidates.dense, lexical_share)
-    if found is not None:
-        return found
+    sentence, and its dense and BM25 rank within the document (n x 5)."""
     same = candidates.same_document
     best_passage, _ = by_document(same, candidates.passage_score)
     best_dense, dense_rank = by_document(same, candidates.dense)
@@ -225,37 +222,35 @@ def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: 
     return np.column_stack([np.asarray(column, dtype=np.float32) for column in columns]).reshape(len(ids), 9)
 
 
-def term_and_table_columns(
-    terms: tuple[str, ...], weights: dict[str, float], question_words: set[str], candidates: Candidates, lexical: LexicalIndex
-) -> tuple[np.ndarray, np.ndarray]:
-    """term_columns and table_signals, from the compiled kernel when the install built it."""
-    rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
-    values = np.array(list(weights.values()), dtype=np.float64)
-    found = candidate_terms(
-        candidates.table, rows, candidates.documents, vocabulary_ids(lexical, list(weights)), values, sum(weights.values()),
-        terms, lexical, question_names(candidates.table, question_words),
-    )
-    return found if found is not None else (term_columns(terms, weights, candidates, lexical), table_signals(candidates, question_words))
-
-
 def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
-    """One row of FEATURES per candidate sentence."""
+    """One row of FEATURES per candidate sentence (from the compiled kernel when the install built it)."""
     terms = text_tokens(question, QUESTION_STOPWORDS)
     weights = idf_weights(lexical, terms)
     question_words = {word.lower() for word in WORD.findall(question)}
+    read = Question(
+        terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values()), dtype=np.float64), sum(weights.values()),
+        question_names(candidates.table, question_words), question_type(question),
+    )
+    compiled = candidate_matrix(candidates, read, lexical, FEATURES)
+    return compiled if compiled is not None else numpy_feature_matrix(read, weights, question_words, candidates, lexical)
+
+
+def numpy_feature_matrix(
+    question: Question, weights: dict[str, float], question_words: set[str], candidates: Candidates, lexical: LexicalIndex
+) -> np.ndarray:
+    """feature_matrix in NumPy: what the compiled kernel computes, and what runs without it."""
     lexical_share = share_of_best(candidates.lexical)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
     count = len(candidates.sentence_ids)
-    term_block, signals = term_and_table_columns(terms, weights, question_words, candidates, lexical)
     columns = [
         candidates.dense, candidates.dense - dense_best, ranks(candidates.dense), candidates.dense_prev, candidates.dense_next,
         (candidates.dense - candidates.background[0]) / candidates.background[1],
         lexical_share, ranks(candidates.lexical), lexical_of_query(lexical, weights, candidates.lexical),
-        term_block,
+        term_columns(question.terms, weights, candidates, lexical),
         candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,
         document_columns(candidates, lexical_share), candidates.edges,
-        np.full(count, question_type(question)), np.full(count, len(weights)),
-        signals,
+        np.full(count, question.kind), np.full(count, len(weights)),
+        table_signals(candidates, question_words),
     ]
     matrix = np.empty((count, len(FEATURES)), dtype=np.float32)
     column = 0

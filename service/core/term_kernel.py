@@ -1,18 +1,24 @@
-"""The compiled candidate term features (service/core/_term_kernel.c), when the install could build them.
+"""The compiled candidate sentences, sentence BM25 and feature matrix (service/core/_term_kernel.c), when the
+install could build them.
 
-Each function returns exactly what its NumPy counterpart returns (tests/test_term_kernel.py compares them on
+Each function returns exactly what its NumPy counterpart returns (tests/test_kernels.py compares them on
 real candidates), or None when the extension is missing or the input is beyond it, and the caller then
 runs the NumPy code.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.sentence_table import SentenceTable
+
+if TYPE_CHECKING:
+    from service.core.sentence_features import Candidates
 
 try:
     from service.core import _term_kernel
@@ -46,35 +52,55 @@ def candidate_bm25(lexical: LexicalIndex, table: SentenceTable, sentence_ids: np
     return out
 
 
-def candidate_terms(
-    table: SentenceTable, rows: np.ndarray, documents: np.ndarray, term_ids: np.ndarray, weights: np.ndarray, total: float,
-    question: tuple[str, ...], lexical: LexicalIndex, named: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """sentence_features.term_columns (n x 9) and table_signals (n x 5) of the candidates; rows holds their
-    ids, then their previous and their next sentences' (-1: none)."""
-    if _term_kernel is None or len(term_ids) > MOST_TERMS:
+# The columns _term_kernel.c writes, in its order (sentence_features.FEATURES must read the same).
+KERNEL_FEATURES = (
+    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
+    "lexical_share", "lexical_rank", "lexical_of_query",
+    "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread",
+    "missing_context", "missing_document", "tokens",
+    "passage_score", "passage_rank", "chunk_dense", "chunk_lexical_share", "document_lexical_share",
+    "document_best_passage", "document_dense_gap", "document_lexical_gap", "dense_rank_in_document", "lexical_rank_in_document",
+    "starts_paragraph", "ends_paragraph",
+    "question_type", "question_terms",
+    "has_number", "has_year", "has_month", "has_amount", "new_names",
+)
+# The candidates' float32 scores the kernel reads, in its order (attributes of sentence_features.Candidates).
+SCORES = ("dense", "dense_prev", "dense_next", "lexical", "passage_score", "passage_rank", "chunk_dense", "chunk_lexical", "document_lexical")
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the feature matrix reads of a question: its terms in order, their distinct vocabulary ids and idf
+    weights with their sum, the table's ids of its names, and its kind."""
+
+    terms: tuple[str, ...]
+    term_ids: np.ndarray
+    weights: np.ndarray
+    total: float
+    named: np.ndarray
+    kind: int
+
+
+def candidate_matrix(candidates: Candidates, question: Question, lexical: LexicalIndex, features: tuple[str, ...]) -> np.ndarray | None:
+    """sentence_features.feature_matrix of the candidates, or None (no kernel, other features, too many terms, a NaN score)."""
+    if _term_kernel is None or features != KERNEL_FEATURES or len(question.term_ids) > MOST_TERMS:
         return None
-    count = len(documents)
-    wanted = set(pairwise(question))
+    table, count = candidates.table, len(candidates.sentence_ids)
+    wanted = set(pairwise(question.terms))
     vocabulary = lexical.bm25.vocab_dict
     pairs = int64s([vocabulary[term] for pair in wanted for term in pair if pair[0] in vocabulary and pair[1] in vocabulary])
-    terms_out, signals_out = np.empty((count, 9), dtype=np.float32), np.empty((count, 5), dtype=np.float32)
-    arrays = (table.term_offsets, table.term_ids, table.name_offsets, table.name_ids, table.distinct_terms, table.flags)
-    _term_kernel.candidate_terms(
-        *map(np.ascontiguousarray, arrays), int64s(rows), int64s(documents), int64s(term_ids),
-        np.ascontiguousarray(weights, dtype=np.float64), pairs, int64s(named), terms_out, signals_out, float(total), float(len(wanted)),
-    )
-    return terms_out, signals_out
-
-
-def candidate_documents(documents: np.ndarray, passage_score: np.ndarray, dense: np.ndarray, lexical_share: np.ndarray) -> np.ndarray | None:
-    """sentence_features.document_columns (n x 5) from the candidates' documents and float32 scores."""
-    if _term_kernel is None or not all(values.dtype == np.float32 for values in (passage_score, dense, lexical_share)):
+    scores = [getattr(candidates, name) for name in SCORES]
+    if any(values.dtype != np.float32 for values in scores):
         return None
-    out = np.empty((len(documents), 5), dtype=np.float32)
-    floats = (np.ascontiguousarray(values) for values in (passage_score, dense, lexical_share))
-    _term_kernel.candidate_documents(int64s(documents), *floats, out)
-    return out
+    matrix = np.empty((count, len(features)), dtype=np.float32)
+    arrays = (table.term_offsets, table.term_ids, table.name_offsets, table.name_ids, table.distinct_terms, table.flags)
+    rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
+    filled = _term_kernel.candidate_matrix(
+        *map(np.ascontiguousarray, arrays), int64s(rows), int64s(candidates.documents), int64s(question.term_ids),
+        np.ascontiguousarray(question.weights, dtype=np.float64), pairs, int64s(question.named), *map(np.ascontiguousarray, scores), matrix,
+        float(question.total), float(len(wanted)), *map(float, candidates.background), float(question.kind),
+    )
+    return matrix if filled else None
 
 
 def candidate_sentences(chunk_spans: np.ndarray, sentence_spans: np.ndarray, chunk_ids: np.ndarray) -> tuple[np.ndarray, ...] | None:
