@@ -85,7 +85,12 @@ static PyObject *postings_scores(PyObject *Py_UNUSED(self), PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "postings_scores: array sizes do not agree");
             goto done;
         }
-        if (!score(&p, buffers[3].buf, buffers[3].len / 8, buffers[4].buf, count, buffers[5].buf, size)) {
+        int scored;
+        /* Plain C on buffers held above: other threads run Python meanwhile (a large index's postings are long). */
+        Py_BEGIN_ALLOW_THREADS
+        scored = score(&p, buffers[3].buf, buffers[3].len / 8, buffers[4].buf, count, buffers[5].buf, size);
+        Py_END_ALLOW_THREADS
+        if (!scored) {
             PyErr_SetString(PyExc_ValueError, "postings_scores: a term or a posting lies outside the index");
             goto done;
         }

@@ -329,7 +329,12 @@ static PyObject *candidate_matrix(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         mask = PyMem_Calloc(4 * in.count + 1, sizeof(uint64_t) + sizeof(float));
         if (mask == NULL) { PyErr_NoMemory(); goto done; }
-        if (!fill_matrix(&t, &in, mask, (float *)(mask + 4 * in.count + 1), v[21].buf)) { out_of_table(); goto done; }
+        int filled;
+        /* Plain C on buffers held above: other answering threads run Python meanwhile. */
+        Py_BEGIN_ALLOW_THREADS
+        filled = fill_matrix(&t, &in, mask, (float *)(mask + 4 * in.count + 1), v[21].buf);
+        Py_END_ALLOW_THREADS
+        if (!filled) { out_of_table(); goto done; }
         result = Py_NewRef(Py_True);
     }
 done:
