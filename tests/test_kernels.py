@@ -14,7 +14,7 @@ import pytest
 from indexer import lexical as lexical_module
 from indexer.lexical import text_tokens
 from indexer.store import open_index
-from service.core import term_kernel
+from service.core import answer_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.candidates import first_holders, neighbours
 from service.core.retrieval import Retriever
@@ -38,7 +38,7 @@ QUESTIONS = (
     "Is the Met efficient and effective at keeping people safe?",
 )
 
-needs_kernel = pytest.mark.skipif(not term_kernel.compiled(), reason="the C kernel was not built (no C compiler at install)")
+needs_kernel = pytest.mark.skipif(not answer_kernel.compiled(), reason="the C kernel was not built (no C compiler at install)")
 needs_postings = pytest.mark.skipif(lexical_module._postings is None, reason="the C kernel was not built (no C compiler at install)")
 
 
@@ -55,7 +55,7 @@ def test_the_kernel_is_built_wherever_a_c_compiler_is() -> None:
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) here: the NumPy code answers")
-    assert term_kernel.compiled(), "a C compiler is present but service/core/_term_kernel.c was not built: run pip install -e . again"
+    assert answer_kernel.compiled(), "a C compiler is present but service/core/_answer_kernel.c was not built: run pip install -e . again"
     assert lexical_module._postings is not None, "a C compiler is present but indexer/_postings.c was not built: run pip install -e . again"
 
 
@@ -71,12 +71,12 @@ def test_compiled_bm25_equals_bm25s_and_the_numpy_loop(retriever: Retriever, que
     assert any(every.any() for every, _ in compiled) or question.startswith(("zzz", "the"))
 
 
-def question_read(retriever: Retriever, text: str, candidates) -> tuple[term_kernel.Question, dict, set]:
+def question_read(retriever: Retriever, text: str, candidates) -> tuple[answer_kernel.Question, dict, set]:
     lexical = retriever.index.sentence_lexical
     terms = text_tokens(text, QUESTION_STOPWORDS)
     weights = idf_weights(lexical, terms)
     words = {word.lower() for word in WORD.findall(text)}
-    read = term_kernel.Question(
+    read = answer_kernel.Question(
         terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values())), sum(weights.values()),
         question_names(candidates.table, words), question_type(text),
     )
@@ -89,11 +89,11 @@ def test_the_compiled_matrix_and_bm25_equal_the_numpy_ones(retriever: Retriever,
     prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
     candidates, lexical = prepared.candidates, retriever.index.sentence_lexical
     read, weights, words = question_read(retriever, prepared.text, candidates)
-    compiled = term_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
+    compiled = answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     assert compiled is not None
     assert same_bits(compiled, numpy_feature_matrix(read, weights, words, candidates, lexical))
     numpy_bm25 = bm25_scores(lexical, prepared.text, Terms.of(candidates.table, candidates.ids))
-    compiled_bm25 = term_kernel.candidate_bm25(lexical, candidates.table, candidates.ids, known_terms(lexical, prepared.text))
+    compiled_bm25 = answer_kernel.candidate_bm25(lexical, candidates.table, candidates.ids, known_terms(lexical, prepared.text))
     assert same_bits(compiled_bm25, numpy_bm25)
 
 
@@ -104,7 +104,7 @@ def test_a_nan_score_is_left_to_numpy(retriever: Retriever) -> None:
     dense[0] = np.nan
     candidates = replace(prepared.candidates, dense=dense)
     read, _, _ = question_read(retriever, prepared.text, candidates)
-    assert term_kernel.candidate_matrix(candidates, read, retriever.index.sentence_lexical, FEATURES) is None
+    assert answer_kernel.candidate_matrix(candidates, read, retriever.index.sentence_lexical, FEATURES) is None
     assert feature_matrix(prepared.text, candidates, retriever.index.sentence_lexical).shape == (len(dense), len(FEATURES))
 
 
@@ -116,7 +116,7 @@ def test_compiled_sentences_equal_the_numpy_ones(retriever: Retriever, question:
     chunks, _ = retriever.ranked_chunks(text, vector, 10, settings, retriever.query_scores(text, vector, settings))
     chunk_ids = np.array([chunk_id for chunk_id, _ in chunks], dtype=np.int64)
     records = retriever.index.records
-    compiled = term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, chunk_ids)
+    compiled = answer_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, chunk_ids)
     sentence_ids, rows = first_holders(records.chunk_spans, chunk_ids)
     expected = (sentence_ids, rows, *neighbours(retriever, sentence_ids), records.sentence_spans[sentence_ids, 0])
     assert len(compiled) == 5 and all(same_bits(got, np.asarray(want, dtype=np.int64)) for got, want in zip(compiled, expected))
@@ -130,8 +130,8 @@ def test_answers_are_the_same_without_the_kernel(retriever: Retriever, monkeypat
         return feature_matrix(prepared.text, prepared.candidates, retriever.index.sentence_lexical).tobytes(), answer.verdict, answer.confidence, answer.answer
 
     compiled = [everything(question) for question in QUESTIONS]
-    monkeypatch.setattr(term_kernel, "_term_kernel", None)
-    assert not term_kernel.compiled()
+    monkeypatch.setattr(answer_kernel, "_answer_kernel", None)
+    assert not answer_kernel.compiled()
     assert [everything(question) for question in QUESTIONS] == compiled
 
 
@@ -140,15 +140,15 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
     table, lexical = retriever.index.sentence_table, retriever.index.sentence_lexical
     beyond = np.array([len(table.distinct_terms)], dtype=np.int64)
     with pytest.raises(ValueError, match="outside the sentence table"):
-        term_kernel.candidate_bm25(lexical, table, beyond, known_terms(lexical, "vetting"))
+        answer_kernel.candidate_bm25(lexical, table, beyond, known_terms(lexical, "vetting"))
     prepared = prepare_candidates(retriever, QUESTIONS[0], 5, AnswerSettings(), ranked=True)
     candidates = replace(prepared.candidates, previous=np.full(len(prepared.candidates.ids), len(table.distinct_terms)))
     read, _, _ = question_read(retriever, prepared.text, candidates)
     with pytest.raises(ValueError, match="outside the sentence table"):
-        term_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
+        answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     records = retriever.index.records
     with pytest.raises(ValueError, match="outside the index"):
-        term_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))
+        answer_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))
 
 
 @needs_postings

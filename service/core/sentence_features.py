@@ -17,7 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
-from service.core.term_kernel import Question, candidate_matrix
+from service.core.answer_kernel import Question, candidate_matrix
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))

@@ -1,4 +1,4 @@
-"""The compiled candidate sentences, sentence BM25 and feature matrix (service/core/_term_kernel.c), when the
+"""The compiled candidate sentences, sentence BM25 and feature matrix (service/core/_answer_kernel.c), when the
 install could build them.
 
 Each function returns exactly what its NumPy counterpart returns (tests/test_kernels.py compares them on
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from service.core.sentence_features import Candidates
 
 try:
-    from service.core import _term_kernel
+    from service.core import _answer_kernel
 except ImportError:  # built without a C compiler: the NumPy code answers alike, a little slower
-    _term_kernel = None
+    _answer_kernel = None
 
 # Question terms are held as bits of one 64-bit word per sentence.
 MOST_TERMS = 64
@@ -31,7 +31,7 @@ MOST_TERMS = 64
 
 def compiled() -> bool:
     """Whether the compiled kernel is in use."""
-    return _term_kernel is not None
+    return _answer_kernel is not None
 
 
 def int64s(values: np.ndarray | list[int]) -> np.ndarray:
@@ -41,18 +41,18 @@ def int64s(values: np.ndarray | list[int]) -> np.ndarray:
 
 def candidate_bm25(lexical: LexicalIndex, table: SentenceTable, sentence_ids: np.ndarray, terms: list[str]) -> np.ndarray | None:
     """sentence_terms.bm25_scores of the sentences for the query terms the vocabulary knows (in query order)."""
-    if _term_kernel is None or lexical.average_length is None or not lexical.average_length > 0:
+    if _answer_kernel is None or lexical.average_length is None or not lexical.average_length > 0:
         return None
     vocabulary = lexical.bm25.vocab_dict
     out = np.empty(len(sentence_ids), dtype=np.float32)
     ids, idfs = int64s([vocabulary[term] for term in terms]), np.array([lexical.idf(term) for term in terms], dtype=np.float64)
     k1, b = BM25_SETTINGS["k1"], BM25_SETTINGS["b"]
     offsets, term_ids = np.ascontiguousarray(table.term_offsets), np.ascontiguousarray(table.term_ids)
-    _term_kernel.candidate_bm25(offsets, term_ids, int64s(sentence_ids), ids, idfs, out, k1, b, lexical.average_length)
+    _answer_kernel.candidate_bm25(offsets, term_ids, int64s(sentence_ids), ids, idfs, out, k1, b, lexical.average_length)
     return out
 
 
-# The columns _term_kernel.c writes, in its order (sentence_features.FEATURES must read the same).
+# The columns _answer_kernel.c writes, in its order (sentence_features.FEATURES must read the same).
 KERNEL_FEATURES = (
     "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
     "lexical_share", "lexical_rank", "lexical_of_query",
@@ -83,7 +83,7 @@ class Question:
 
 def candidate_matrix(candidates: Candidates, question: Question, lexical: LexicalIndex, features: tuple[str, ...]) -> np.ndarray | None:
     """sentence_features.feature_matrix of the candidates, or None (no kernel, other features, too many terms, a NaN score)."""
-    if _term_kernel is None or features != KERNEL_FEATURES or len(question.term_ids) > MOST_TERMS:
+    if _answer_kernel is None or features != KERNEL_FEATURES or len(question.term_ids) > MOST_TERMS:
         return None
     table, count = candidates.table, len(candidates.sentence_ids)
     wanted = set(pairwise(question.terms))
@@ -95,7 +95,7 @@ def candidate_matrix(candidates: Candidates, question: Question, lexical: Lexica
     matrix = np.empty((count, len(features)), dtype=np.float32)
     arrays = (table.term_offsets, table.term_ids, table.name_offsets, table.name_ids, table.distinct_terms, table.flags)
     rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
-    filled = _term_kernel.candidate_matrix(
+    filled = _answer_kernel.candidate_matrix(
         *map(np.ascontiguousarray, arrays), int64s(rows), int64s(candidates.documents), int64s(question.term_ids),
         np.ascontiguousarray(question.weights, dtype=np.float64), pairs, int64s(question.named), *map(np.ascontiguousarray, scores), matrix,
         float(question.total), float(len(wanted)), *map(float, candidates.background), float(question.kind),
@@ -106,7 +106,7 @@ def candidate_matrix(candidates: Candidates, question: Question, lexical: Lexica
 def candidate_sentences(chunk_spans: np.ndarray, sentence_spans: np.ndarray, chunk_ids: np.ndarray) -> tuple[np.ndarray, ...] | None:
     """candidates.first_holders and neighbours: the ranked chunks' sentences once each, the row of the first chunk
     holding each, their previous and next sentences (-1: none) and their documents' positions."""
-    if _term_kernel is None:
+    if _answer_kernel is None:
         return None
-    packed = _term_kernel.candidate_sentences(np.ascontiguousarray(chunk_spans), np.ascontiguousarray(sentence_spans), int64s(chunk_ids))
+    packed = _answer_kernel.candidate_sentences(np.ascontiguousarray(chunk_spans), np.ascontiguousarray(sentence_spans), int64s(chunk_ids))
     return tuple(np.frombuffer(packed, dtype=np.int64).reshape(5, -1))

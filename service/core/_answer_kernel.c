@@ -1,5 +1,5 @@
 /* The answer step's per-candidate work in C: the candidate sentences of the ranked chunks, their sentence BM25,
-   and the whole feature matrix the ranker reads (service/core/term_kernel.py calls these).
+   and the whole feature matrix the ranker reads (service/core/answer_kernel.py calls these).
 
    The same numbers as the NumPy functions in service/core/candidates.py, sentence_terms.py and
    sentence_features.py (the same float64 and float32 operations in the same order), without their hundred small
@@ -184,7 +184,7 @@ typedef struct {
     double total, pair_count, background_mean, background_std, question_type;
 } Inputs;
 
-/* Columns of FEATURES (service/core/sentence_features.py), in order; term_kernel.py checks the names. */
+/* Columns of FEATURES (service/core/sentence_features.py), in order; answer_kernel.py checks the names. */
 enum {
     DENSE, DENSE_GAP, DENSE_RANK, DENSE_PREV, DENSE_NEXT, DENSE_Z, LEXICAL_SHARE, LEXICAL_RANK, LEXICAL_OF_QUERY, COVERAGE,
     PASSAGE_SCORE = COVERAGE + 9, PASSAGE_RANK, CHUNK_DENSE, CHUNK_LEXICAL, DOCUMENT_LEXICAL, DOCUMENT_BEST_PASSAGE,
@@ -405,6 +405,6 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_term_kernel", "The candidates' term features, compiled.", -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_answer_kernel", "The candidates' term features, compiled.", -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__term_kernel(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__answer_kernel(void) { return PyModule_Create(&module); }
