@@ -17,6 +17,7 @@ from indexer.store import open_index
 from service.core import answer_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.candidates import first_holders, neighbours
+from service.core.fusion import convex_fusion_arrays
 from service.core.retrieval import Retriever
 from service.core.sentence_features import (
     FEATURES,
@@ -158,3 +159,23 @@ def test_postings_beyond_their_arrays_are_refused_not_read() -> None:
         lexical_module._postings.postings_scores(indptr, indices, data, np.array([0]), None, np.empty(3, dtype=np.float32))
     with pytest.raises(ValueError, match="outside the index"):
         lexical_module._postings.postings_scores(indptr, indices, data, np.array([1]), None, np.empty(9, dtype=np.float32))
+
+
+@needs_kernel
+def test_compiled_fusion_and_best_sentences_equal_the_numpy_ones(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = np.random.default_rng(7)
+    columns = {
+        "chunk_dense": generator.normal(size=40).astype(np.float32),
+        "sentence_dense": np.full(40, 0.25, dtype=np.float32),  # flat: every item normalises to 1
+        "chunk_lexical": generator.exponential(size=40).astype(np.float32),
+        "document_lexical": np.where(generator.random(40) < 0.5, 0, generator.exponential(size=40)).astype(np.float32),
+    }
+    weights = {"chunk_dense": 0.5, "sentence_dense": 0.2, "chunk_lexical": 0.2, "document_lexical": 0.1}
+    text, vector = retriever.query(QUESTIONS[0])
+    similarity = retriever.query_scores(text, vector, AnswerSettings().retrieval).sentence_dense
+    assert similarity.all is not None
+    chunk_ids = np.arange(len(retriever.index.chunks))[::-1].copy()
+    compiled = (convex_fusion_arrays(columns, weights), retriever.best_sentence_scores(chunk_ids, similarity))
+    monkeypatch.setattr(answer_kernel, "_answer_kernel", None)
+    assert same_bits(compiled[0], convex_fusion_arrays(columns, weights))
+    assert same_bits(compiled[1], retriever.best_sentence_scores(chunk_ids, similarity))

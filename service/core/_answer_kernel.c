@@ -398,13 +398,90 @@ done:
     return result;
 }
 
+/* convex_fusion(columns, coefficients, out): fusion.convex_fusion_arrays. Each float32 column min-max normalised
+   in float64 (all ones when flat), times its coefficient (weight / total), added to out in the columns' order. */
+static PyObject *convex_fusion(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *columns, *coefficients, *out_object;
+    Py_buffer out;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyTuple_Type, &columns, &PyTuple_Type, &coefficients, &out_object)) return NULL;
+    if (PyTuple_GET_SIZE(columns) != PyTuple_GET_SIZE(coefficients)) {
+        PyErr_SetString(PyExc_ValueError, "convex_fusion: one coefficient per column");
+        return NULL;
+    }
+    if (!buffer_of(out_object, &out, 8, 1, "out")) return NULL;
+    double *fused = out.buf;
+    Py_ssize_t count = out.len / 8;
+    for (Py_ssize_t i = 0; i < count; i++) fused[i] = 0.0;
+    for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(columns); c++) {
+        Py_buffer column;
+        double coefficient = PyFloat_AsDouble(PyTuple_GET_ITEM(coefficients, c)), low = INFINITY, high = -INFINITY;
+        if ((coefficient == -1.0 && PyErr_Occurred()) || !buffer_of(PyTuple_GET_ITEM(columns, c), &column, 4, 0, "column")) goto done;
+        const float *values = column.buf;
+        if (column.len / 4 != count) {
+            PyErr_SetString(PyExc_ValueError, "convex_fusion: columns and out differ in length");
+            PyBuffer_Release(&column);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            double value = values[i];
+            /* numpy's min and max: NaN if any is NaN */
+            if (isnan(value) || isnan(low)) low = high = NAN;
+            else { if (value < low) low = value; if (value > high) high = value; }
+        }
+        for (Py_ssize_t i = 0; i < count; i++) fused[i] = fused[i] + coefficient * (high == low ? 1.0 : ((double)values[i] - low) / (high - low));
+        PyBuffer_Release(&column);
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* best_in_spans(similarity, chunk_spans, chunk_ids, out): retrieval.best_sentence_scores over precomputed
+   similarities: the largest of each chunk's sentences (its first when it has none; NaN if any is NaN). */
+static PyObject *best_in_spans(PyObject *Py_UNUSED(self), PyObject *args) {
+    Argument a[4] = {{NULL, 4, 0, "similarity"}, {NULL, 8, 0, "chunk_spans"}, {NULL, 8, 0, "chunk_ids"}, {NULL, 4, 1, "out"}};
+    Py_buffer v[4];
+    Py_ssize_t opened = 0;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOO", &a[0].object, &a[1].object, &a[2].object, &a[3].object)) return NULL;
+    if (open_buffers(a, v, 4, &opened)) {
+        const float *similarity = v[0].buf;
+        const int64_t *spans = v[1].buf, *ids = v[2].buf;
+        float *out = v[3].buf;
+        Py_ssize_t sentences = v[0].len / 4, chunks = v[1].len / 48, count = v[2].len / 8;
+        if (v[1].len % 48 || v[3].len / 4 != count) {
+            PyErr_SetString(PyExc_ValueError, "best_in_spans: chunk spans have 6 columns, out one value per chunk id");
+            goto done;
+        }
+        for (Py_ssize_t c = 0; c < count; c++) {
+            const int64_t *span = spans + 6 * ids[c];
+            int64_t first, length;
+            if (ids[c] < 0 || ids[c] >= chunks) { PyErr_SetString(PyExc_ValueError, "best_in_spans: a chunk id lies outside the index"); goto done; }
+            first = span[4], length = span[5] > 1 ? span[5] : 1;
+            if (first < 0 || first + length > sentences) { out_of_table(); goto done; }
+            float best = similarity[first];
+            for (int64_t s = first + 1; s < first + length && !isnan(best); s++)
+                best = isnan(similarity[s]) || similarity[s] > best ? similarity[s] : best;
+            out[c] = best;
+        }
+        result = Py_NewRef(Py_None);
+    }
+done:
+    close_buffers(v, opened);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"candidate_bm25", candidate_bm25, METH_VARARGS, "Fill out with the candidates' sentence BM25 (bm25_scores)."},
     {"candidate_matrix", candidate_matrix, METH_VARARGS, "Fill the candidates' feature matrix (sentence_features.feature_matrix)."},
+    {"convex_fusion", convex_fusion, METH_VARARGS, "Min-max normalised columns, weighted and summed, into out (float64)."},
+    {"best_in_spans", best_in_spans, METH_VARARGS, "Each chunk's best sentence similarity, into out (float32)."},
     {"candidate_sentences", candidate_sentences, METH_VARARGS, "The ranked chunks' sentences once each, with chunk row, neighbours, document."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_answer_kernel", "The candidates' term features, compiled.", -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_answer_kernel", "The answer step's per-candidate work, compiled.", -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__answer_kernel(void) { return PyModule_Create(&module); }

@@ -110,3 +110,21 @@ def candidate_sentences(chunk_spans: np.ndarray, sentence_spans: np.ndarray, chu
         return None
     packed = _answer_kernel.candidate_sentences(np.ascontiguousarray(chunk_spans), np.ascontiguousarray(sentence_spans), int64s(chunk_ids))
     return tuple(np.frombuffer(packed, dtype=np.int64).reshape(5, -1))
+
+
+def convex_fusion_columns(columns: list[np.ndarray], coefficients: list[float]) -> np.ndarray | None:
+    """fusion.convex_fusion_arrays of float32 columns with their weight / total coefficients, or None."""
+    if _answer_kernel is None or not columns or any(column.dtype != np.float32 for column in columns):
+        return None
+    out = np.empty(len(columns[0]), dtype=np.float64)
+    _answer_kernel.convex_fusion(tuple(np.ascontiguousarray(column) for column in columns), tuple(map(float, coefficients)), out)
+    return out
+
+
+def best_in_spans(similarity: np.ndarray, chunk_spans: np.ndarray, chunk_ids: np.ndarray) -> np.ndarray | None:
+    """retrieval.best_sentence_scores from every sentence's float32 similarity, or None."""
+    if _answer_kernel is None or similarity.dtype != np.float32:
+        return None
+    out = np.empty(len(chunk_ids), dtype=np.float32)
+    _answer_kernel.best_in_spans(np.ascontiguousarray(similarity), np.ascontiguousarray(chunk_spans), int64s(chunk_ids), out)
+    return out

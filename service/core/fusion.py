@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from service.core.answer_kernel import convex_fusion_columns
+
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
     """RRF(d) = sum over rankings r of 1 / (k + rank_r(d)), ranks starting at 1 (Cormack et al. 2009)."""
@@ -41,10 +43,13 @@ def convex_fusion(features: Mapping[str, Mapping[int, float]], weights: Mapping[
 
 def convex_fusion_arrays(features: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
     """convex_fusion over arrays that all score the same items in the same order: the same float64
-    operations in the same order, so the same fused scores."""
+    operations in the same order, so the same fused scores (compiled when the install built it)."""
     total = sum(weights[name] for name in features)
     if total <= 0:
         raise ValueError("fusion weights of the features used must not all be zero")
+    compiled = convex_fusion_columns([np.asarray(scores) for scores in features.values()], [weights[name] / total for name in features])
+    if compiled is not None:
+        return compiled
     fused = np.zeros(len(next(iter(features.values()), [])))
     for name, scores in features.items():
         values = np.asarray(scores, dtype=np.float64)

@@ -12,6 +12,7 @@ import numpy as np
 from indexer.embedding import DEFAULT_BACKEND, Encoder, load_encoder
 from indexer.publish import version_dir
 from indexer.store import Index, open_index
+from service.core.answer_kernel import best_in_spans
 from service.core.errors import InvalidRequest
 from service.core.filters import Filters, Restriction, restriction
 from service.core.fusion import convex_fusion_arrays, fuse_scores, ranked
@@ -202,7 +203,11 @@ class Retriever:
         return found if allowed is None else {i for i in found if allowed.chunk_mask[i]}
 
     def best_sentence_scores(self, chunk_ids: list[int], similarity: SentenceSimilarity) -> np.ndarray:
-        """Each chunk's best sentence similarity, the chunks' sentences gathered in one read."""
+        """Each chunk's best sentence similarity, the chunks' sentences gathered in one read (compiled when built)."""
+        if similarity.all is not None:
+            found = best_in_spans(similarity.all, self.index.records.chunk_spans, np.asarray(chunk_ids))
+            if found is not None:
+                return found
         spans = self.index.records.chunk_spans[chunk_ids]
         firsts, counts = spans[:, 4], np.maximum(spans[:, 5], 1)
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
