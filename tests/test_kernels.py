@@ -23,6 +23,7 @@ from service.core.sentence_features import (
     FEATURES,
     QUESTION_STOPWORDS,
     WORD,
+    Question,
     feature_matrix,
     idf_weights,
     numpy_feature_matrix,
@@ -72,12 +73,12 @@ def test_compiled_bm25_equals_bm25s_and_the_numpy_loop(retriever: Retriever, que
     assert any(every.any() for every, _ in compiled) or question.startswith(("zzz", "the"))
 
 
-def question_read(retriever: Retriever, text: str, candidates) -> tuple[answer_kernel.Question, dict, set]:
+def question_read(retriever: Retriever, text: str, candidates) -> tuple[Question, dict, set]:
     lexical = retriever.index.sentence_lexical
     terms = text_tokens(text, QUESTION_STOPWORDS)
     weights = idf_weights(lexical, terms)
     words = {word.lower() for word in WORD.findall(text)}
-    read = answer_kernel.Question(
+    read = Question(
         terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values())), sum(weights.values()),
         question_names(candidates.table, words), question_type(text),
     )

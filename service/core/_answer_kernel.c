@@ -484,4 +484,29 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_answer_kernel", "The answer step's per-candidate work, compiled.", -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__answer_kernel(void) { return PyModule_Create(&module); }
+/* The columns candidate_matrix writes, by name in its order: answer_kernel.py compares them with FEATURES. */
+static const char *feature_names[COLUMNS] = {
+    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z", "lexical_share", "lexical_rank", "lexical_of_query",
+    "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread", "missing_context",
+    "missing_document", "tokens", "passage_score", "passage_rank", "chunk_dense", "chunk_lexical_share", "document_lexical_share",
+    "document_best_passage", "document_dense_gap", "document_lexical_gap", "dense_rank_in_document", "lexical_rank_in_document",
+    "starts_paragraph", "ends_paragraph", "question_type", "question_terms", "has_number", "has_year", "has_month", "has_amount",
+    "new_names",
+};
+
+PyMODINIT_FUNC PyInit__answer_kernel(void) {
+    PyObject *created = PyModule_Create(&module), *names;
+    if (created == NULL) return NULL;
+    names = PyTuple_New(COLUMNS);
+    for (Py_ssize_t i = 0; names != NULL && i < COLUMNS; i++) {
+        PyObject *name = PyUnicode_FromString(feature_names[i]);
+        if (name == NULL) Py_CLEAR(names);
+        else PyTuple_SET_ITEM(names, i, name);
+    }
+    if (names == NULL || PyModule_AddObject(created, "FEATURES", names) < 0) {
+        Py_XDECREF(names);
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
+}

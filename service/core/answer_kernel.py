@@ -1,5 +1,5 @@
-"""The compiled candidate sentences, sentence BM25 and feature matrix (service/core/_answer_kernel.c), when the
-install could build them.
+"""The answer step's compiled kernels (service/core/_answer_kernel.c), when the install could build them: the
+candidate sentences, their BM25 and feature matrix, the chunk fusion and each chunk's best sentence.
 
 Each function returns exactly what its NumPy counterpart returns (tests/test_kernels.py compares them on
 real candidates), or None when the extension is missing or the input is beyond it, and the caller then
@@ -8,7 +8,6 @@ runs the NumPy code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -18,15 +17,17 @@ from indexer.lexical import BM25_SETTINGS, LexicalIndex
 from indexer.sentence_table import SentenceTable
 
 if TYPE_CHECKING:
-    from service.core.sentence_features import Candidates
+    from service.core.sentence_features import Candidates, Question
 
 try:
     from service.core import _answer_kernel
-except ImportError:  # built without a C compiler: the NumPy code answers alike, a little slower
+except ImportError:  # built without a C compiler: the NumPy code answers alike, more slowly
     _answer_kernel = None
 
 # Question terms are held as bits of one 64-bit word per sentence.
 MOST_TERMS = 64
+# The candidates' float32 scores the kernel reads, in its order (attributes of sentence_features.Candidates).
+SCORES = ("dense", "dense_prev", "dense_next", "lexical", "passage_score", "passage_rank", "chunk_dense", "chunk_lexical", "document_lexical")
 
 
 def compiled() -> bool:
@@ -52,38 +53,10 @@ def candidate_bm25(lexical: LexicalIndex, table: SentenceTable, sentence_ids: np
     return out
 
 
-# The columns _answer_kernel.c writes, in its order (sentence_features.FEATURES must read the same).
-KERNEL_FEATURES = (
-    "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
-    "lexical_share", "lexical_rank", "lexical_of_query",
-    "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread",
-    "missing_context", "missing_document", "tokens",
-    "passage_score", "passage_rank", "chunk_dense", "chunk_lexical_share", "document_lexical_share",
-    "document_best_passage", "document_dense_gap", "document_lexical_gap", "dense_rank_in_document", "lexical_rank_in_document",
-    "starts_paragraph", "ends_paragraph",
-    "question_type", "question_terms",
-    "has_number", "has_year", "has_month", "has_amount", "new_names",
-)
-# The candidates' float32 scores the kernel reads, in its order (attributes of sentence_features.Candidates).
-SCORES = ("dense", "dense_prev", "dense_next", "lexical", "passage_score", "passage_rank", "chunk_dense", "chunk_lexical", "document_lexical")
-
-
-@dataclass(frozen=True)
-class Question:
-    """What the feature matrix reads of a question: its terms in order, their distinct vocabulary ids and idf
-    weights with their sum, the table's ids of its names, and its kind."""
-
-    terms: tuple[str, ...]
-    term_ids: np.ndarray
-    weights: np.ndarray
-    total: float
-    named: np.ndarray
-    kind: int
-
-
 def candidate_matrix(candidates: Candidates, question: Question, lexical: LexicalIndex, features: tuple[str, ...]) -> np.ndarray | None:
     """sentence_features.feature_matrix of the candidates, or None (no kernel, other features, too many terms, a NaN score)."""
-    if _answer_kernel is None or features != KERNEL_FEATURES or len(question.term_ids) > MOST_TERMS:
+    # The kernel writes its columns in its own order (its FEATURES); any other order is left to NumPy.
+    if _answer_kernel is None or features != _answer_kernel.FEATURES or len(question.term_ids) > MOST_TERMS:
         return None
     table, count = candidates.table, len(candidates.sentence_ids)
     wanted = set(pairwise(question.terms))

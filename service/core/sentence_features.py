@@ -17,7 +17,7 @@ import numpy as np
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
-from service.core.answer_kernel import Question, candidate_matrix
+from service.core.answer_kernel import candidate_matrix
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -47,6 +47,19 @@ FEATURES = (
     "question_type", "question_terms",
     "has_number", "has_year", "has_month", "has_amount", "new_names",
 )
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the feature matrix reads of a question: its terms in order, their distinct vocabulary ids and idf
+    weights with their sum, the table's ids of its names, and its kind."""
+
+    terms: tuple[str, ...]
+    term_ids: np.ndarray
+    weights: np.ndarray
+    total: float
+    named: np.ndarray
+    kind: int
 
 
 def question_type(question: str) -> int:
