@@ -235,7 +235,7 @@ static int term_columns(const Table *t, const Inputs *in, Py_ssize_t i, uint64_t
 }
 
 /* The dense, lexical, passage and document columns of candidate i (the float32 arithmetic of feature_matrix). */
-static void score_columns(const Inputs *in, Py_ssize_t i, float dense_best, float lexical_best, const float *lexical_share, float *row) {
+static void score_columns(const Inputs *in, Py_ssize_t i, float dense_best, const float *lexical_share, float *row) {
     float mean = (float)in->background_mean, spread = (float)in->background_std, best, ignored;
     row[DENSE] = in->dense[i];
     row[DENSE_GAP] = in->dense[i] - dense_best;
@@ -258,7 +258,6 @@ static void score_columns(const Inputs *in, Py_ssize_t i, float dense_best, floa
     row[DOCUMENT_BEST_PASSAGE + 2] = lexical_share[i] - best;
     row[QUESTION_TYPE] = (float)in->question_type;
     row[QUESTION_TERMS] = (float)in->terms;
-    (void)lexical_best;
 }
 
 /* Every row of the matrix, once the inputs are read; 0 when a candidate lies outside the table. */
@@ -277,7 +276,7 @@ static int fill_matrix(const Table *t, const Inputs *in, uint64_t *mask, float *
     for (Py_ssize_t i = 0; i < count; i++) {
         float *row = out + COLUMNS * i;
         if (!term_columns(t, in, i, mask[i], mask[i] | mask[count + i] | mask[2 * count + i], document[i], largest, row)) return 0;
-        score_columns(in, i, dense_best, lexical_best, lexical_share, row);
+        score_columns(in, i, dense_best, lexical_share, row);
     }
     return 1;
 }
@@ -300,6 +299,7 @@ static PyObject *candidate_matrix(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t opened = 0;
     Inputs in;
     uint64_t *mask = NULL;
+    float *shares = NULL;
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOddddd", &objects[0], &objects[1], &objects[2], &objects[3], &objects[4], &objects[5],
                           &objects[6], &objects[7], &objects[8], &objects[9], &objects[10], &objects[11], &objects[12], &objects[13], &objects[14],
@@ -327,18 +327,20 @@ static PyObject *candidate_matrix(PyObject *Py_UNUSED(self), PyObject *args) {
             result = Py_NewRef(Py_False);
             goto done;
         }
-        mask = PyMem_Calloc(4 * in.count + 1, sizeof(uint64_t) + sizeof(float));
-        if (mask == NULL) { PyErr_NoMemory(); goto done; }
+        mask = PyMem_Calloc(4 * in.count + 1, sizeof(uint64_t));
+        shares = PyMem_Calloc(in.count + 1, sizeof(float));
+        if (mask == NULL || shares == NULL) { PyErr_NoMemory(); goto done; }
         int filled;
         /* Plain C on buffers held above: other answering threads run Python meanwhile. */
         Py_BEGIN_ALLOW_THREADS
-        filled = fill_matrix(&t, &in, mask, (float *)(mask + 4 * in.count + 1), v[21].buf);
+        filled = fill_matrix(&t, &in, mask, shares, v[21].buf);
         Py_END_ALLOW_THREADS
         if (!filled) { out_of_table(); goto done; }
         result = Py_NewRef(Py_True);
     }
 done:
     PyMem_Free(mask);
+    PyMem_Free(shares);
     close_buffers(v, opened);
     return result;
 }
