@@ -12,25 +12,14 @@ import numpy as np
 import pytest
 
 from indexer import lexical as lexical_module
-from indexer.lexical import text_tokens
 from indexer.store import open_index
 from service.core import answer_kernel
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.candidates import first_holders, neighbours
 from service.core.fusion import convex_fusion_arrays
 from service.core.retrieval import Retriever
-from service.core.sentence_features import (
-    FEATURES,
-    QUESTION_STOPWORDS,
-    WORD,
-    Question,
-    feature_matrix,
-    idf_weights,
-    numpy_feature_matrix,
-    question_names,
-    question_type,
-)
-from service.core.sentence_terms import Terms, bm25_scores, known_terms, vocabulary_ids
+from service.core.sentence_features import FEATURES, feature_matrix, numpy_feature_matrix, read_question
+from service.core.sentence_terms import Terms, bm25_scores, known_terms
 
 QUESTIONS = (
     "What did the inspector say about vetting?",
@@ -73,27 +62,15 @@ def test_compiled_bm25_equals_bm25s_and_the_numpy_loop(retriever: Retriever, que
     assert any(every.any() for every, _ in compiled) or question.startswith(("zzz", "the"))
 
 
-def question_read(retriever: Retriever, text: str, candidates) -> tuple[Question, dict, set]:
-    lexical = retriever.index.sentence_lexical
-    terms = text_tokens(text, QUESTION_STOPWORDS)
-    weights = idf_weights(lexical, terms)
-    words = {word.lower() for word in WORD.findall(text)}
-    read = Question(
-        terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values())), sum(weights.values()),
-        question_names(candidates.table, words), question_type(text),
-    )
-    return read, weights, words
-
-
 @needs_kernel
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_the_compiled_matrix_and_bm25_equal_the_numpy_ones(retriever: Retriever, question: str) -> None:
     prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
     candidates, lexical = prepared.candidates, retriever.index.sentence_lexical
-    read, weights, words = question_read(retriever, prepared.text, candidates)
+    read = read_question(prepared.text, candidates.table, lexical)
     compiled = answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     assert compiled is not None
-    assert same_bits(compiled, numpy_feature_matrix(read, weights, words, candidates, lexical))
+    assert same_bits(compiled, numpy_feature_matrix(read, candidates, lexical))
     numpy_bm25 = bm25_scores(lexical, prepared.text, Terms.of(candidates.table, candidates.ids))
     compiled_bm25 = answer_kernel.candidate_bm25(lexical, candidates.table, candidates.ids, known_terms(lexical, prepared.text))
     assert same_bits(compiled_bm25, numpy_bm25)
@@ -105,9 +82,12 @@ def test_a_nan_score_is_left_to_numpy(retriever: Retriever) -> None:
     dense = prepared.candidates.dense.copy()
     dense[0] = np.nan
     candidates = replace(prepared.candidates, dense=dense)
-    read, _, _ = question_read(retriever, prepared.text, candidates)
-    assert answer_kernel.candidate_matrix(candidates, read, retriever.index.sentence_lexical, FEATURES) is None
-    assert feature_matrix(prepared.text, candidates, retriever.index.sentence_lexical).shape == (len(dense), len(FEATURES))
+    lexical = retriever.index.sentence_lexical
+    read = read_question(prepared.text, candidates.table, lexical)
+    assert answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES) is None
+    # The answer still gets its matrix: NumPy's, NaN row and all.
+    assert same_bits(feature_matrix(prepared.text, candidates, lexical), numpy_feature_matrix(read, candidates, lexical))
+    assert np.isnan(feature_matrix(prepared.text, candidates, lexical)[0, FEATURES.index("dense")])
 
 
 @needs_kernel
@@ -145,7 +125,7 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
         answer_kernel.candidate_bm25(lexical, table, beyond, known_terms(lexical, "vetting"))
     prepared = prepare_candidates(retriever, QUESTIONS[0], 5, AnswerSettings(), ranked=True)
     candidates = replace(prepared.candidates, previous=np.full(len(prepared.candidates.ids), len(table.distinct_terms)))
-    read, _, _ = question_read(retriever, prepared.text, candidates)
+    read = read_question(prepared.text, candidates.table, lexical)
     with pytest.raises(ValueError, match="outside the sentence table"):
         answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
     records = retriever.index.records

@@ -70,8 +70,8 @@ def candidate_matrix(candidates: Candidates, question: Question, lexical: Lexica
     rows = np.concatenate([candidates.ids, candidates.previous, candidates.following])
     filled = _answer_kernel.candidate_matrix(
         *map(np.ascontiguousarray, arrays), int64s(rows), int64s(candidates.documents), int64s(question.term_ids),
-        np.ascontiguousarray(question.weights, dtype=np.float64), pairs, int64s(question.named), *map(np.ascontiguousarray, scores), matrix,
-        float(question.total), float(len(wanted)), *map(float, candidates.background), float(question.kind),
+        question.weight_values, pairs, int64s(question.named), *map(np.ascontiguousarray, scores), matrix,
+        float(sum(question.weights.values())), float(len(wanted)), *map(float, candidates.background), float(question.kind),
     )
     return matrix if filled else None
 

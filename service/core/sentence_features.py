@@ -16,8 +16,8 @@ import numpy as np
 
 from indexer.lexical import LexicalIndex, text_tokens
 from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
-from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.answer_kernel import candidate_matrix
+from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -51,13 +51,14 @@ FEATURES = (
 
 @dataclass(frozen=True)
 class Question:
-    """What the feature matrix reads of a question: its terms in order, their distinct vocabulary ids and idf
-    weights with their sum, the table's ids of its names, and its kind."""
+    """What the feature matrix reads of a question: its terms in order, their idf weights by term, its words,
+    and from those the terms' vocabulary ids and weights as arrays, the table's ids of its names, and its kind."""
 
     terms: tuple[str, ...]
+    weights: dict[str, float]
+    words: set[str]
     term_ids: np.ndarray
-    weights: np.ndarray
-    total: float
+    weight_values: np.ndarray
     named: np.ndarray
     kind: int
 
@@ -235,23 +236,27 @@ def term_columns(terms: tuple[str, ...], weights: dict[str, float], candidates: 
     return np.column_stack([np.asarray(column, dtype=np.float32) for column in columns]).reshape(len(ids), 9)
 
 
-def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
-    """One row of FEATURES per candidate sentence (from the compiled kernel when the install built it)."""
+def read_question(question: str, table: SentenceTable, lexical: LexicalIndex) -> Question:
+    """What the feature matrix reads of a question's retrieval text."""
     terms = text_tokens(question, QUESTION_STOPWORDS)
     weights = idf_weights(lexical, terms)
-    question_words = {word.lower() for word in WORD.findall(question)}
-    read = Question(
-        terms, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values()), dtype=np.float64), sum(weights.values()),
-        question_names(candidates.table, question_words), question_type(question),
+    words = {word.lower() for word in WORD.findall(question)}
+    return Question(
+        terms, weights, words, vocabulary_ids(lexical, list(weights)), np.array(list(weights.values()), dtype=np.float64),
+        question_names(table, words), question_type(question),
     )
+
+
+def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
+    """One row of FEATURES per candidate sentence (from the compiled kernel when the install built it)."""
+    read = read_question(question, candidates.table, lexical)
     compiled = candidate_matrix(candidates, read, lexical, FEATURES)
-    return compiled if compiled is not None else numpy_feature_matrix(read, weights, question_words, candidates, lexical)
+    return compiled if compiled is not None else numpy_feature_matrix(read, candidates, lexical)
 
 
-def numpy_feature_matrix(
-    question: Question, weights: dict[str, float], question_words: set[str], candidates: Candidates, lexical: LexicalIndex
-) -> np.ndarray:
+def numpy_feature_matrix(question: Question, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
     """feature_matrix in NumPy: what the compiled kernel computes, and what runs without it."""
+    weights = question.weights
     lexical_share = share_of_best(candidates.lexical)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
     count = len(candidates.sentence_ids)
@@ -263,7 +268,7 @@ def numpy_feature_matrix(
         candidates.passage_score, candidates.passage_rank, candidates.chunk_dense, candidates.chunk_lexical, candidates.document_lexical,
         document_columns(candidates, lexical_share), candidates.edges,
         np.full(count, question.kind), np.full(count, len(weights)),
-        table_signals(candidates, question_words),
+        table_signals(candidates, question.words),
     ]
     matrix = np.empty((count, len(FEATURES)), dtype=np.float32)
     column = 0
