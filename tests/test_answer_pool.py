@@ -105,3 +105,34 @@ def test_resizing_keeps_the_questions_already_given() -> None:
             use_answer_threads(2)
 
     assert asyncio.run(resize_while_waiting()) == [None, None, None]
+
+
+def test_an_error_in_a_pool_thread_reaches_its_caller() -> None:
+    def fail(message: str) -> None:
+        raise ValueError(message)
+
+    async def ask() -> None:
+        pool = AnswerPool(1)
+        try:
+            await pool.run(fail, "no such document")
+        finally:
+            pool.close()
+
+    with pytest.raises(ValueError, match="no such document"):
+        asyncio.run(ask())
+
+
+def test_closing_cancels_the_callers_still_waiting_and_refuses_new_work() -> None:
+    async def close_while_waiting() -> tuple[float | None, bool]:
+        pool = AnswerPool(1)
+        running = asyncio.ensure_future(pool.run(time.sleep, 0.05))
+        waiting = asyncio.ensure_future(pool.run(time.sleep, 0.05))
+        await asyncio.sleep(0.01)
+        pool.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await pool.run(time.sleep, 0)
+        first = await running
+        await asyncio.gather(waiting, return_exceptions=True)
+        return first, waiting.cancelled()
+
+    assert asyncio.run(close_while_waiting()) == (None, True)
