@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from litestar.testing import TestClient
 from eval.perf.bench import start_server
 from indexer.embedding import Encoder
 from indexer.store import Index
-from service.http.request_log import LOGGER_NAME
+from service.http.request_log import LOGGER_NAME, LineWriter
 
 VETTING = "What did the inspector say about vetting?"
 
@@ -128,3 +130,40 @@ def test_request_lines_follow_the_log_level(level: str, written: int) -> None:
     finally:
         log.logger.removeHandler(handler)
     assert len(handler.lines) == written
+
+
+def test_a_server_whose_stderr_nobody_reads_keeps_answering(index_dir: Path, encoder: Encoder) -> None:
+    # No log_path: stderr is a pipe this test never reads. 2,000 request lines are far more than its 64 KiB.
+    process, base = start_server(index_dir, encoder.model_name, extra=("--log-level", "info"))
+    try:
+        with httpx.Client(timeout=10) as http:
+            statuses = {http.get(f"{base}/health").status_code for _ in range(2000)}
+            answer = http.post(f"{base}/ask", json={"question": VETTING})
+        assert statuses == {200} and answer.status_code == 200 and answer.json()["evidence"]
+    finally:
+        process.kill()
+        process.wait(timeout=20)
+
+
+def test_lines_past_the_writers_backlog_are_dropped_and_counted() -> None:
+    blocked = threading.Event()
+
+    class StuckStream(io.StringIO):
+        def write(self, text: str) -> int:
+            blocked.wait(5)
+            return super().write(text)
+
+    stream = StuckStream()
+    writer = LineWriter(stream)
+    logger = logging.getLogger("tests.stuck-stderr")
+    logger.propagate = False
+    logger.addHandler(writer)
+    try:
+        for number in range(LineWriter.MAX_WAITING + 50):
+            logger.warning("line %d", number)
+        assert 49 <= writer.dropped <= 50
+    finally:
+        blocked.set()
+        writer.finish()
+        logger.removeHandler(writer)
+    assert stream.getvalue().splitlines()[:2] == ["line 0", "line 1"]

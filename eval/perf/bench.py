@@ -203,7 +203,7 @@ def start_server(
     log_path: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start `python -m service` on 127.0.0.1 and wait until /ready answers. Its stderr goes to log_path when
-    given (a pipe nobody reads would fill up and stall a server writing request lines), else to a pipe."""
+    given, else to a pipe (once full, the server drops request lines rather than waiting for it)."""
     port = free_port()
     command = [sys.executable, "-m", "service", "--index", str(index_dir), "--model", model, "--backend", backend,
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *extra]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import sys
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
+from typing import Any, TextIO
 
 import msgspec
 
@@ -57,12 +63,49 @@ def request_logger() -> logging.Logger:
     """The request logger: bare lines on stderr, not passed up to the root logger's format."""
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(LineWriter(sys.stderr))
     logger.propagate = False
     logger.setLevel(logging.INFO)
     return logger
+
+
+class LineWriter(logging.handlers.QueueHandler):
+    """Hands each line to a thread of its own that writes it, so a slow or stuck stderr (a pipe nobody
+    reads) never holds up the event loop; past MAX_WAITING unwritten lines, new ones are dropped and counted."""
+
+    MAX_WAITING = 10_000
+
+    def __init__(self, stream: TextIO) -> None:
+        # A SimpleQueue is a few C calls on the event loop's side; its length is checked before each line.
+        super().__init__(queue.SimpleQueue())
+        self.stream = stream
+        self.dropped = 0
+        self.thread = threading.Thread(target=self.write_lines, name="request-log", daemon=True)
+        self.thread.start()
+        atexit.register(self.finish)
+
+    def prepare(self, record: logging.LogRecord) -> str:
+        """The line itself: request lines carry no format and no traceback."""
+        return record.getMessage()
+
+    def enqueue(self, record: Any) -> None:
+        """Queue the line, or drop it when the writer is that far behind."""
+        if self.queue.qsize() >= self.MAX_WAITING:
+            self.dropped += 1
+        else:
+            self.queue.put_nowait(record)
+
+    def write_lines(self) -> None:
+        """Write queued lines until told to stop; a closed or broken stream loses its lines, not the server."""
+        while (line := self.queue.get()) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write(line + "\n")
+                self.stream.flush()
+
+    def finish(self, seconds: float = 2.0) -> None:
+        """Write what is queued before the process exits, waiting at most `seconds` for a stuck stream."""
+        self.queue.put_nowait(None)
+        self.thread.join(seconds)
 
 
 @dataclass(frozen=True)
