@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from eval.perf.bench import start_server
 from indexer.embedding import Encoder
 from indexer.store import Index
+from service.http import metrics
 from service.http.request_log import LOGGER_NAME, LineWriter
 
 VETTING = "What did the inspector say about vetting?"
@@ -155,6 +156,7 @@ def test_lines_past_the_writers_backlog_are_dropped_and_counted() -> None:
 
     stream = StuckStream()
     writer = LineWriter(stream)
+    counted_before = metrics.PROCESS.get_sample_value("iqa_request_lines_dropped_total")
     logger = logging.getLogger("tests.stuck-stderr")
     logger.propagate = False
     logger.addHandler(writer)
@@ -162,6 +164,7 @@ def test_lines_past_the_writers_backlog_are_dropped_and_counted() -> None:
         for number in range(LineWriter.MAX_WAITING + 50):
             logger.warning("line %d", number)
         assert 49 <= writer.dropped <= 50
+        assert metrics.PROCESS.get_sample_value("iqa_request_lines_dropped_total") - counted_before == writer.dropped
     finally:
         blocked.set()
         writer.finish()

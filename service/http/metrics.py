@@ -46,6 +46,7 @@ RELOADS = Counter("iqa_index_reloads", "Index reloads by outcome: reloaded, unch
 UPLOADS = Counter("iqa_uploads", "Document uploads (add) and removals (remove) by outcome: published, rejected or failed.", ["action", "outcome"], registry=PROCESS)
 BUILD_SECONDS = Histogram("iqa_build_seconds", "Index builds run by the service, from reading the corpus to the published version.", buckets=BUILD_BUCKETS, registry=PROCESS)
 PUBLISH_SECONDS = Histogram("iqa_publish_seconds", "The part of each build that writes, verifies and publishes the new version.", buckets=BUILD_BUCKETS, registry=PROCESS)
+DROPPED_LINES = Counter("iqa_request_lines_dropped", "Request log lines dropped because stderr was not being read fast enough.", registry=PROCESS)
 
 
 def record_request(route: str | None, method: str, status: int, seconds: float) -> None:
@@ -67,6 +68,11 @@ def record_answer(verdict: str, confidence: float) -> None:
     """One answered question."""
     ANSWERS.labels(verdict).inc()
     CONFIDENCE.observe(confidence)
+
+
+def record_dropped_line() -> None:
+    """A request line the log writer had no room for."""
+    DROPPED_LINES.inc()
 
 
 def record_batch(size: int, waits: list[float]) -> None:

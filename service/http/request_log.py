@@ -71,7 +71,8 @@ def request_logger() -> logging.Logger:
 
 class LineWriter(logging.handlers.QueueHandler):
     """Hands each line to a thread of its own that writes it, so a slow or stuck stderr (a pipe nobody
-    reads) never holds up the event loop; past MAX_WAITING unwritten lines, new ones are dropped and counted."""
+    reads) never holds up the event loop; past MAX_WAITING unwritten lines, new ones are dropped and counted
+    (iqa_request_lines_dropped_total)."""
 
     MAX_WAITING = 10_000
 
@@ -91,7 +92,12 @@ class LineWriter(logging.handlers.QueueHandler):
     def enqueue(self, record: Any) -> None:
         """Queue the line, or drop it when the writer is that far behind."""
         if self.queue.qsize() >= self.MAX_WAITING:
+            # Imported here, on this rare path: prometheus-client picks its storage when first imported,
+            # which the CLI arranges before the app starts (service/http/metrics.py).
+            from service.http.metrics import record_dropped_line
+
             self.dropped += 1
+            record_dropped_line()
         else:
             self.queue.put_nowait(record)
 
