@@ -163,8 +163,9 @@ def test_lines_past_the_writers_backlog_are_dropped_and_counted() -> None:
     try:
         for number in range(LineWriter.MAX_WAITING + 50):
             logger.warning("line %d", number)
-        assert 49 <= writer.dropped <= 50
-        assert metrics.PROCESS.get_sample_value("iqa_request_lines_dropped_total") - counted_before == writer.dropped
+        dropped = metrics.PROCESS.get_sample_value("iqa_request_lines_dropped_total") - counted_before
+        # The writer holds one line at most (the one it is stuck writing); every line past that backlog is dropped.
+        assert 49 <= dropped <= 50
     finally:
         blocked.set()
         writer.finish()

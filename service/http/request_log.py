@@ -80,7 +80,6 @@ class LineWriter(logging.handlers.QueueHandler):
         # A SimpleQueue is a few C calls on the event loop's side; its length is checked before each line.
         super().__init__(queue.SimpleQueue())
         self.stream = stream
-        self.dropped = 0
         self.thread = threading.Thread(target=self.write_lines, name="request-log", daemon=True)
         self.thread.start()
         atexit.register(self.finish)
@@ -96,7 +95,6 @@ class LineWriter(logging.handlers.QueueHandler):
             # which the CLI arranges before the app starts (service/http/metrics.py).
             from service.http.metrics import record_dropped_line
 
-            self.dropped += 1
             record_dropped_line()
         else:
             self.queue.put_nowait(record)
