@@ -144,9 +144,11 @@ def serve(settings: Settings) -> None:
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **logs)
         return
+    from service.http.workers import run_workers
+
     os.environ.update(settings_env(settings))
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
-    uvicorn.run("service.http.app:app_from_env", factory=True, workers=settings.workers, host=settings.host, port=settings.port, **logs)
+    run_workers("service.http.app:app_from_env", settings.workers, settings.host, settings.port, **logs)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from eval.perf.bench import free_port, start_server
+from eval.perf.bench import free_port, process_tree, start_server
 from indexer.embedding import Encoder
 from tests.conftest import ROOT
 
@@ -60,3 +63,51 @@ def test_a_second_server_on_a_busy_port_refuses_and_leaves_the_first_one_serving
     finally:
         first.terminate()
         first.wait(timeout=30)
+
+
+def tcp_sockets(port: int) -> dict[int, str]:
+    """Socket inode -> TCP state (hex, as /proc/net/tcp gives it: 01 established, 0A listening) of this host's
+    sockets whose local port is port."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found[int(fields[9])] = fields[3]
+    return found
+
+
+def sockets_held(pid: int, port: int, state: str) -> int:
+    """How many of pid's open sockets on local port are in state."""
+    wanted = {inode for inode, found in tcp_sockets(port).items() if found == state}
+    held = 0
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(link)
+        held += target.startswith("socket:[") and int(target[8:-1]) in wanted
+    return held
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="spreading connections by SO_REUSEPORT is Linux's")
+def test_two_workers_share_the_connections_a_client_opens_at_once(index_dir: Path, encoder: Encoder) -> None:
+    process, base = start_server(index_dir, encoder.model_name, extra=("--workers", "2"))
+    port = int(base.rsplit(":", 1)[1])
+    connections: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(listening := [pid for pid in process_tree(process.pid) if sockets_held(pid, port, "0A")]) < 2:
+            assert time.monotonic() < deadline, "the second worker never listened"
+            time.sleep(0.2)
+        # A load generator's keep-alive connections, opened together: with one shared socket the first
+        # worker to wake accepted nearly all of them (32/0, 29/3, 28/4 in three runs).
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(32)]
+        for connection in connections:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert all(connection.recv(4096).startswith(b"HTTP/1.1 200") for connection in connections)
+        taken = sorted(sockets_held(pid, port, "01") for pid in listening)
+        # Spread by address hash: fewer than 6 of 32 on either worker has odds of about 1 in 10,000.
+        assert sum(taken) == 32 and taken[0] >= 6, taken
+    finally:
+        for connection in connections:
+            connection.close()
+        process.terminate()
+        process.wait(timeout=30)
