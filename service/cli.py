@@ -9,17 +9,18 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
+from indexer.embedding import BACKENDS, ModelNotFound, canonical_model_name, export_int8_once, load_encoder
 from indexer.lifetime import SUPERVISOR_ENV, process_alive
 from indexer.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
 from service.core.confidence import CalibrationError, load_calibration
 from service.core.retrieval import MAX_K, MODES
-from service.settings import LOG_LEVELS, Settings, settings_env
+from service.settings import LOG_LEVELS, Settings, available_cores, settings_env, worker_plan
 
 # prometheus-client's switch to multi-process storage; see shared_metrics_dir.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -67,7 +68,7 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--log-questions", is_flag=True, default=None, help="Put each question's text in its request log line. [env IQA_LOG_QUESTIONS; default: off]")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). [env IQA_CORS_ORIGINS, comma-separated; default: none]")
 @click.option("--api-key", help="Require 'Authorization: Bearer KEY' on every endpoint but /health. Prefer the env var: flags show in `ps`. [env IQA_API_KEY]")
-@click.option("--workers", type=click.IntRange(1, 64), help="Server processes; they share the memory-mapped index files. [env IQA_WORKERS; default 1]")
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes; they share the memory-mapped index files. [env IQA_WORKERS; default: one per core, at most 8; one with a rate limit, --corpus or --reload-poll-seconds 0]")
 @click.option("--max-batch", type=click.IntRange(1, 1024), help="Most questions encoded in one call. [env IQA_MAX_BATCH; default 32]")
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 100), help="How long a lone question waits for others to batch with. [env IQA_BATCH_WAIT_MS; default 0]")
 @click.option("--answer-threads", type=click.IntRange(1, 256), help="Questions answered at once per worker. [env IQA_ANSWER_THREADS; default 2]")
@@ -82,12 +83,14 @@ def index_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def main(build_corpus: Path | None, **options: object) -> None:
     """Serve extractive answers from an index built by `python -m indexer build`."""
     settings = settings_from(options)
+    workers, why = worker_plan(settings, available_cores())
+    settings = replace(settings, workers=workers)
     check_port_free(settings.host, settings.port)
-    directory = shared_metrics_dir(settings) if settings.workers > 1 else None
+    directory = shared_metrics_dir(settings) if workers > 1 else None
     try:
         if build_corpus is not None:
             build_if_missing(build_corpus, settings)
-        click.echo(startup_summary(settings, check_servable(settings)))
+        click.echo(startup_summary(settings, check_servable(settings), why))
         serve(settings)
     finally:
         # A directory we chose ourselves is ours to remove; an operator's is only emptied at start.
@@ -134,18 +137,29 @@ def remove_orphaned_metrics_dirs() -> list[Path]:
 def serve(settings: Settings) -> None:
     """Run uvicorn: in this process, or in worker processes that read the settings from IQA_*. The request
     log (service/request_log.py) replaces uvicorn's access lines."""
-    import uvicorn
-
-    from service.http.app import create_app
-
     from service.http.server_log import uvicorn_log_config
 
     logs = {"log_level": settings.log_level, "log_config": uvicorn_log_config(settings.log_level), "access_log": False}
     if settings.workers == 1:
+        import uvicorn
+
+        from service.http.app import create_app
+
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **logs)
-        return
+    else:
+        # The app is imported in the workers only: the supervisor stays small.
+        serve_workers(settings, logs)
+
+
+def serve_workers(settings: Settings, logs: dict[str, Any]) -> None:
+    """Run worker processes that read the settings from IQA_*, after making the int8 export they all need."""
     from service.http.workers import run_workers
 
+    if settings.backend == "onnx-int8":
+        try:
+            export_int8_once(settings.model)
+        except ModelNotFound as error:
+            raise click.ClickException(str(error)) from error
     os.environ.update(settings_env(settings))
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     run_workers("service.http.app:app_from_env", settings.workers, settings.host, settings.port, **logs)
@@ -175,12 +189,13 @@ def check_servable(settings: Settings) -> Manifest:
     return manifest
 
 
-def startup_summary(settings: Settings, manifest: Manifest) -> str:
-    """What a person starting the server needs to know before its address: the model and the index."""
+def startup_summary(settings: Settings, manifest: Manifest, why: str = "as given") -> str:
+    """What a person starting the server needs to know before its address: the model, the processes
+    (and why that many, when the server chose) and the index."""
     counts = manifest.counts
-    workers = f", {settings.workers} worker processes" if settings.workers > 1 else ""
+    processes = f"{settings.workers} worker process{'es' if settings.workers != 1 else ''}"
     return (
-        f"Model {manifest.model} on {manifest.encoder}{workers}\n"
+        f"Model {manifest.model} on {manifest.encoder}, {processes}{'' if why == 'as given' else f' ({why})'}\n"
         f"Index {settings.index}, version {manifest.version}: {counts['documents']} documents, {counts['chunks']} chunks, "
         f"{counts['sentences']} sentences"
     )

@@ -33,8 +33,8 @@ class Settings:
     # Answer probability from which the verdict is "answer" (else "uncertain"); None means the shipped threshold.
     answer_from: float | None = None
     log_level: str = "info"
-    # Server processes; each loads the model and maps the same index files.
-    workers: int = 1
+    # Server processes; each loads the model and maps the same index files. None: one per core (see worker_plan).
+    workers: int | None = None
     # Most questions one encoder call takes, and how long a lone question waits for company.
     max_batch: int = 32
     # Requests answered at once per process (worker threads); the rest wait their turn in order.
@@ -73,6 +73,31 @@ class Settings:
         # An empty tuple from a repeatable CLI flag means "not given", like None.
         values.update({name: value for name, value in overrides.items() if value is not None and value != ()})
         return cls(**values)
+
+
+# Each worker holds its own model and answer caches (about 250 MB with MiniLM): more only when asked.
+MOST_AUTOMATIC_WORKERS = 8
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container may narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_plan(settings: Settings, cores: int) -> tuple[int, str]:
+    """Server processes to run and why: as given, else one per core (at most 8), except one when a
+    setting only holds within one process."""
+    if settings.workers is not None:
+        return settings.workers, "as given"
+    if cores <= 1:
+        return 1, "one core"
+    if settings.rate_limit_per_minute > 0:
+        return 1, "a rate limit counts in one process"
+    if settings.corpus is not None:
+        return 1, "uploads are built and published by one process"
+    if settings.reload_poll_seconds <= 0:
+        return 1, "other processes would never load a reloaded version without polling"
+    return min(cores, MOST_AUTOMATIC_WORKERS), "one per core"
 
 
 def boolean(raw: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings
+from service.settings import Settings, worker_plan
 
 
 def test_env_overrides_defaults_and_flags_override_env() -> None:
@@ -43,3 +43,15 @@ def test_operating_settings_come_from_env() -> None:
     assert Settings.from_env({}).log_questions is False and Settings.from_env({}).metrics_port is None
     with pytest.raises(ValueError, match="IQA_LOG_QUESTIONS='maybe'"):
         Settings.from_env({"IQA_LOG_QUESTIONS": "maybe"})
+
+
+def test_workers_default_to_one_per_core_unless_a_setting_holds_only_in_one_process() -> None:
+    assert worker_plan(Settings(), 2) == (2, "one per core")
+    assert worker_plan(Settings(), 64) == (8, "one per core")
+    assert worker_plan(Settings(), 1) == (1, "one core")
+    assert worker_plan(Settings(rate_limit_per_minute=60), 4) == (1, "a rate limit counts in one process")
+    assert worker_plan(Settings(corpus=Path("corpus")), 4) == (1, "uploads are built and published by one process")
+    assert worker_plan(Settings(reload_poll_seconds=0), 4)[0] == 1
+    # Asked for, a number is kept whatever else is set.
+    assert worker_plan(Settings(workers=3, rate_limit_per_minute=60), 2) == (3, "as given")
+    assert worker_plan(Settings.from_env({"IQA_WORKERS": "1"}), 4) == (1, "as given")

@@ -14,6 +14,7 @@ import httpx
 from eval.perf.bench import free_port
 from indexer.model_cache import CACHE_ENV
 from indexer.store import read_manifest
+from service.settings import Settings, available_cores, worker_plan
 from tests.conftest import CORPUS, ROOT
 
 START_SECONDS = 300
@@ -44,7 +45,9 @@ def test_the_first_start_with_a_fresh_model_cache_is_quiet(tmp_path: Path) -> No
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
     out, err = first_start(tmp_path / "models", tmp_path / "index", corpus)
-    assert "Model sentence-transformers/all-MiniLM-L6-v2 on onnx-int8" in out, out + err
+    workers, why = worker_plan(Settings(), available_cores())
+    processes = f"{workers} worker process{'es' if workers > 1 else ''}"
+    assert f"Model sentence-transformers/all-MiniLM-L6-v2 on onnx-int8, {processes} ({why})" in out, out + err
     manifest = read_manifest(tmp_path / "index")
     counts = manifest.counts
     assert f"Index {tmp_path / 'index'}, version {manifest.version}: 1 documents, {counts['chunks']} chunks, {counts['sentences']} sentences" in out

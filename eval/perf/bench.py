@@ -16,6 +16,7 @@ import httpx
 from indexer.embedding import DEFAULT_BACKEND
 from service.core.answer import AnswerSettings, answer_question
 from service.core.retrieval import Retriever
+from service.settings import available_cores
 
 READY_TIMEOUT_SECONDS = 120
 
@@ -89,16 +90,11 @@ def time_answer_and_encoder(
     return time_in_process(retriever, questions, requests, settings), time_encoder(retriever, questions, requests)
 
 
-def cpu_count() -> int:
-    """Cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def served_threads(backend: str, workers: int) -> int:
     """The encoder threads each server worker uses by default, so the encoder is timed as it is served."""
     from service.http.app import encoder_threads
 
-    return encoder_threads(backend, workers, cpu_count())
+    return encoder_threads(backend, workers, available_cores())
 
 
 def encoder_ratios(report: LatencyReport, local: LatencyReport, encoder: LatencyReport, cores: int) -> str:

@@ -26,19 +26,22 @@ if TYPE_CHECKING:
 @click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(1, 600), help="Length of each wrk run.")
 @click.option("--concurrency", "concurrencies", multiple=True, type=click.IntRange(1, 256), default=(1, 8, 32), show_default=True, help="Requests in flight (repeatable).")
 @click.option("--client", type=click.Choice(["auto", "wrk", "httpx"]), default="auto", show_default=True, help="Load generator: wrk (Debian's package) when installed, else async httpx.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes. [default: the server's own, one per core up to 8]")
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024), help="Server's most questions per encoder call (1 turns batching off).")
 @click.option("--profile", is_flag=True, help="Also time each stage of the in-process answer path, as ms and share.")
-def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int, max_batch: int, profile: bool) -> None:
+def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: int, seconds: float, concurrencies: tuple[int, ...], client: str, workers: int | None, max_batch: int, profile: bool) -> None:
     """Time /ask on a real server on 127.0.0.1 against the in-process path and the encoder alone, as ratios."""
     from eval.perf import bench as timing
     from eval.perf.wrk import wrk_available
+    from service.settings import Settings, available_cores, worker_plan
 
     if client == "auto":
         client = "wrk" if wrk_available() else "httpx"
     questions = [question.question for question in load_eval_set(set_path)]
-    cores, threads = timing.cpu_count(), timing.served_threads(backend, workers)
-    click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s); max batch {max_batch}; load from {client}")
+    cores = available_cores()
+    workers, why = worker_plan(Settings(workers=workers), cores)
+    threads = timing.served_threads(backend, workers)
+    click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s) ({why}); max batch {max_batch}; load from {client}")
     retriever = Retriever.open(index_dir, model, backend, threads)
     local, encoder = timing.time_answer_and_encoder(retriever, questions, requests)
     for line in (encoder.line(), local.line(), f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}"):

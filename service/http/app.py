@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -36,7 +35,7 @@ from service.chat.openai_api import chat_completions, list_models, retrieve_mode
 from service.page.routes import page_routes
 from service.http.request_log import RequestLog, note_question
 from service.core.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
-from service.settings import Settings, answer_settings_from
+from service.settings import Settings, answer_settings_from, available_cores
 from service.http.sse import event_stream
 from service.core.answer_pool import off_loop, use_answer_threads
 from service.core.streaming import answer_events
@@ -187,7 +186,7 @@ def create_app(settings: Settings) -> Litestar:
         # the index, uploads) goes through anyio, held to the same number.
         use_answer_threads(settings.answer_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
-        threads = settings.threads or encoder_threads(settings.backend, settings.workers, os.cpu_count() or 1)
+        threads = settings.threads or encoder_threads(settings.backend, settings.workers or 1, available_cores())
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
         batcher = question_encoder(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
