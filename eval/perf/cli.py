@@ -39,7 +39,8 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
         client = "wrk" if wrk_available() else "httpx"
     questions = [question.question for question in load_eval_set(set_path)]
     cores = available_cores()
-    workers, why = worker_plan(Settings(workers=workers), cores)
+    # As the server will decide: IQA_* variables it inherits (a rate limit, say) count too.
+    workers, why = worker_plan(Settings.from_env(workers=workers), cores)
     threads = timing.served_threads(backend, workers)
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s) ({why}); max batch {max_batch}; load from {client}")
     retriever = Retriever.open(index_dir, model, backend, threads)
