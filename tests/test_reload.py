@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 from litestar.testing import TestClient
 
-from eval.perf.bench import start_server
+from eval.perf.bench import process_tree, start_server
 from indexer.build import build_index
 from indexer.embedding import Encoder
 from indexer.publish import published_version
 from service.http.app import create_app
-from service.settings import Settings
+from service.settings import Settings, available_cores, worker_plan
 from tests.conftest import CORPUS
 
 KEY = "reload-key"
@@ -110,3 +110,36 @@ def test_a_version_published_by_another_process_is_picked_up_without_asking(enco
             time.sleep(0.1)
         assert app.get("/ready").json()["version"] == published
         assert sentence in app.post("/ask", json={"question": question}).json()["answer"]
+
+
+def ready_versions(base: str, connections: int = 16) -> set[str]:
+    """The version /ready reports over as many new connections (spread among the workers by the kernel)."""
+    versions = set()
+    for _ in range(connections):
+        with httpx.Client(timeout=10) as client:
+            versions.add(client.get(f"{base}/ready").json()["version"])
+    return versions
+
+
+def test_every_default_worker_serves_a_version_published_by_another_process(encoder: Encoder, tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    build_index(CORPUS, root, encoder)
+    process, base = start_server(root, encoder.model_name, env={"IQA_RELOAD_POLL_SECONDS": "0.2"})
+    try:
+        # The supervisor and one worker per core (on one core, the one process).
+        workers = worker_plan(Settings(), available_cores())[0]
+        assert len(process_tree(process.pid)) >= (workers + 1 if workers > 1 else 1)
+        served = ready_versions(base)
+        corpus = tmp_path / "corpus"
+        shutil.copytree(CORPUS, corpus)
+        question, sentence = NEW_REPORTS[0]
+        (corpus / "drones.txt").write_text(sentence + "\n", encoding="utf-8")
+        published = build_index(corpus, root, encoder).version
+        deadline = time.monotonic() + 30
+        while (versions := ready_versions(base)) != {published} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert served != {published} and versions == {published}
+        assert httpx.post(f"{base}/ask", json={"question": question}, timeout=30).json()["evidence"][0]["text"] == sentence
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
