@@ -22,10 +22,10 @@ START_SECONDS = 300
 NOISE = ("Warning", "warnings.warn", "warn(", "WARNING", "DEBUG", "Traceback", "heavily recommended", "deprecated")
 
 
-def first_start(cache: Path, index: Path, corpus: Path) -> tuple[str, str]:
+def first_start(cache: Path, index: Path, corpus: Path, *extra: str) -> tuple[str, str]:
     """Start the server as the README does, wait until it answers, stop it; its stdout and stderr."""
     port = free_port()
-    command = [sys.executable, "-m", "service", "--build-from", str(corpus), "--index", str(index), "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "service", "--build-from", str(corpus), "--index", str(index), "--host", "127.0.0.1", "--port", str(port), *extra]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, CACHE_ENV: str(cache)})
     deadline = time.monotonic() + START_SECONDS
     try:
@@ -60,3 +60,11 @@ def test_the_first_start_with_a_fresh_model_cache_is_quiet(tmp_path: Path) -> No
     # The export was saved into the cache: a second start neither exports again nor says so.
     _, again = first_start(tmp_path / "models", tmp_path / "index", corpus)
     assert "Uvicorn running on" in again and "int8 ONNX" not in again
+
+
+def test_workers_started_with_an_empty_model_cache_share_one_export(tmp_path: Path, index_dir: Path) -> None:
+    out, err = first_start(tmp_path / "models", index_dir, CORPUS, "--workers", "2")
+    assert "2 worker processes" in out, out + err
+    # Made once by the supervisor before the workers start, not once by each of them.
+    assert err.count("to int8 ONNX, once, into") == 1, err
+    assert "Uvicorn running on" in err
