@@ -26,6 +26,13 @@ NEW_REPORTS = [
 ]
 
 
+def publish_with(encoder: Encoder, root: Path, corpus: Path, name: str, sentence: str) -> str:
+    """Publish, under root, the test corpus plus one report (name, one sentence) copied to corpus; its version."""
+    shutil.copytree(CORPUS, corpus)
+    (corpus / name).write_text(sentence + "\n", encoding="utf-8")
+    return build_index(corpus, root, encoder).version
+
+
 def keep_asking(base: str, stop: threading.Event, failures: list[str], answered: list[int]) -> None:
     with httpx.Client(timeout=30, headers=AUTH) as client:
         while not stop.is_set():
@@ -49,10 +56,7 @@ def test_reload_switches_versions_under_load_without_a_failed_request(encoder: E
         for client in clients:
             client.start()
         for i, (question, sentence) in enumerate(NEW_REPORTS):
-            corpus = tmp_path / f"corpus{i}"
-            shutil.copytree(CORPUS, corpus)
-            (corpus / "new.txt").write_text(sentence + "\n", encoding="utf-8")
-            build_index(corpus, root, encoder)
+            publish_with(encoder, root, tmp_path / f"corpus{i}", "new.txt", sentence)
             reloaded = httpx.post(f"{base}/admin/reload", headers=AUTH, timeout=60).json()
             assert reloaded["reloaded"] and reloaded["version"] == published_version(root)
             assert httpx.get(f"{base}/ready", headers=AUTH, timeout=10).json()["version"] == published_version(root)
@@ -100,11 +104,8 @@ def test_a_version_published_by_another_process_is_picked_up_without_asking(enco
     build_index(CORPUS, root, encoder)
     with TestClient(create_app(Settings(index=root, reload_poll_seconds=0.2))) as app:
         served = app.get("/ready").json()["version"]
-        corpus = tmp_path / "corpus"
-        shutil.copytree(CORPUS, corpus)
         question, sentence = NEW_REPORTS[1]
-        (corpus / "horses.txt").write_text(sentence + "\n", encoding="utf-8")
-        published = build_index(corpus, root, encoder).version
+        published = publish_with(encoder, root, tmp_path / "corpus", "horses.txt", sentence)
         deadline = time.monotonic() + 20
         while app.get("/ready").json()["version"] == served and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -130,11 +131,8 @@ def test_every_default_worker_serves_a_version_published_by_another_process(enco
         workers = worker_plan(Settings(), available_cores())[0]
         assert len(process_tree(process.pid)) >= (workers + 1 if workers > 1 else 1)
         served = ready_versions(base)
-        corpus = tmp_path / "corpus"
-        shutil.copytree(CORPUS, corpus)
         question, sentence = NEW_REPORTS[0]
-        (corpus / "drones.txt").write_text(sentence + "\n", encoding="utf-8")
-        published = build_index(corpus, root, encoder).version
+        published = publish_with(encoder, root, tmp_path / "corpus", "drones.txt", sentence)
         deadline = time.monotonic() + 30
         while (versions := ready_versions(base)) != {published} and time.monotonic() < deadline:
             time.sleep(0.2)
