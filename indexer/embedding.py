@@ -72,9 +72,11 @@ def load_int8_model(location: Path | str, threads: int) -> Any:
     """The int8 export run directly on ONNX Runtime, or through sentence-transformers for pipelines
     the direct runner does not reproduce."""
     from indexer.onnx_encoder import OnnxSentenceEncoder, UnsupportedModel
-    from indexer.quantize import INT8_FILE
+    from indexer.quantize import INT8_FILE, int8_model_dir
 
-    model_dir = int8_export(location)
+    if not Path(location).is_dir():
+        raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
+    model_dir = int8_model_dir(Path(location))
     try:
         return OnnxSentenceEncoder(model_dir, INT8_FILE, threads, one_text_per_run=True)
     except UnsupportedModel:
@@ -86,21 +88,6 @@ def load_int8_model(location: Path | str, threads: int) -> Any:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         kwargs = {"file_name": INT8_FILE, "provider": "CPUExecutionProvider", "session_options": options}
         return SentenceTransformer(str(model_dir), backend="onnx", device="cpu", model_kwargs=kwargs)
-
-
-def int8_export(location: Path | str) -> Path:
-    """The directory of a local model's int8 export, exporting it on first use."""
-    from indexer.quantize import int8_model_dir
-
-    if not Path(location).is_dir():
-        raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")
-    return int8_model_dir(Path(location))
-
-
-def export_int8_once(model: str) -> None:
-    """Export a model to int8 now unless it already is, so processes started next find the export
-    instead of each making it at once."""
-    int8_export(resolve_model(model))
 
 
 class Encoder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -39,18 +40,37 @@ def int8_model_dir(source: Path, cache_dir: Path | None = None) -> Path:
     target = (cache_dir or model_cache_dir()) / f"{source.name}-{source_digest(source)}-int8"
     if (target / INT8_FILE).is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Processes starting together (a server's workers) make one export: the others wait for it and use it.
+    with exclusive_lock(target.with_name(f"{target.name}.lock")):
+        if not (target / INT8_FILE).is_file():
+            export_into(source, target)
+    return target
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path (created if missing) across processes; released if the holder dies."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def export_into(source: Path, target: Path) -> None:
+    """Export source to int8 in a staging copy, then move it to target whole."""
     staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns("onnx"))
     sys.stderr.write(f"Exporting the model in {source} to int8 ONNX, once, into {target}\n")
     export_int8(staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(staging, target)
     except OSError:
-        # Another process finished the same export first; theirs is as good as ours.
+        # A cache shared with a filesystem where the lock does not hold: another export finished first.
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def export_int8(model_dir: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from indexer.embedding import BACKENDS, ModelNotFound, canonical_model_name, export_int8_once, load_encoder
+from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
 from indexer.lifetime import SUPERVISOR_ENV, process_alive
 from indexer.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
 from service.core.confidence import CalibrationError, load_calibration
@@ -152,14 +152,9 @@ def serve(settings: Settings) -> None:
 
 
 def serve_workers(settings: Settings, logs: dict[str, Any]) -> None:
-    """Run worker processes that read the settings from IQA_*, after making the int8 export they all need."""
+    """Run worker processes that read the settings from IQA_*."""
     from service.http.workers import run_workers
 
-    if settings.backend == "onnx-int8":
-        try:
-            export_int8_once(settings.model)
-        except ModelNotFound as error:
-            raise click.ClickException(str(error)) from error
     os.environ.update(settings_env(settings))
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     run_workers("service.http.app:app_from_env", settings.workers, settings.host, settings.port, **logs)

@@ -65,6 +65,6 @@ def test_the_first_start_with_a_fresh_model_cache_is_quiet(tmp_path: Path) -> No
 def test_workers_started_with_an_empty_model_cache_share_one_export(tmp_path: Path, index_dir: Path) -> None:
     out, err = first_start(tmp_path / "models", index_dir, CORPUS, "--workers", "2")
     assert "2 worker processes" in out, out + err
-    # Made once by the supervisor before the workers start, not once by each of them.
+    # Made once, by whichever worker takes the export lock first; the other waits for it and uses it.
     assert err.count("to int8 ONNX, once, into") == 1, err
     assert "Uvicorn running on" in err
