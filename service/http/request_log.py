@@ -75,6 +75,8 @@ class LineWriter(logging.handlers.QueueHandler):
     (iqa_request_lines_dropped_total)."""
 
     MAX_WAITING = 10_000
+    # Not logging's QueueListener: its stop() waits without limit for a stuck stream at exit, and its
+    # StreamHandler answers a broken stream with a traceback on that same stderr.
 
     def __init__(self, stream: TextIO) -> None:
         # A SimpleQueue is a few C calls on the event loop's side; its length is checked before each line.

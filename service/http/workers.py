@@ -13,6 +13,7 @@ import socket
 import sys
 from typing import Any
 
+import uvicorn
 from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
@@ -64,10 +65,10 @@ class OwnSocket:
 
 def run_workers(app: str, workers: int, host: str, port: int, **options: Any) -> None:
     """Serve app (an import string of an app factory) from workers processes on host:port."""
-    config = Config(app, factory=True, workers=workers, host=host, port=port, **options)
     if not balances_connections():
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        uvicorn.run(app, factory=True, workers=workers, host=host, port=port, **options)
         return
+    config = Config(app, factory=True, workers=workers, host=host, port=port, **options)
     # Held, bound but not listening, for the server's life: it takes no connections, but keeps the
     # address ours between worker restarts and fixes the port when port 0 asks for any free one.
     reserved = reuse_port_socket(host, port)
