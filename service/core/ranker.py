@@ -10,6 +10,7 @@ and answer scores fit on its ranking, service/confidence.py VerdictModel).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 from pathlib import Path
@@ -17,7 +18,10 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from service.core.ranker_trees import CompiledTrees, agreement_rows, compile_trees
 from service.core.sentence_features import FEATURES
+
+logger = logging.getLogger(__name__)
 
 RANKERS = Path(__file__).with_name("rankers")
 MODEL_FILE = "ranker.onnx"
@@ -74,13 +78,30 @@ class AnswerRanker:
         self.input_name = self.session.get_inputs()[0].name
         self.version = self.manifest.version
         self.verdict_path = directory / VERDICT_FILE
+        self.trees = self.agreeing_trees(compile_trees(text, len(FEATURES)))
 
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Raw ranker scores of the rows of a FEATURES matrix."""
-        if not len(features):
-            return np.zeros(0, dtype=np.float64)
+    def agreeing_trees(self, trees: CompiledTrees | None) -> CompiledTrees | None:
+        """The compiled trees if they give ONNX Runtime's scores bit for bit on rows down many paths, else None."""
+        if trees is None:
+            return None
+        rows = agreement_rows(trees)
+        if trees.scores(rows).tobytes() != self.onnx_scores(rows).astype(np.float32).tobytes():
+            logger.warning("the compiled answer ranker disagrees with ONNX Runtime on a test row; ONNX Runtime scores the answers")
+            return None
+        return trees
+
+    def onnx_scores(self, features: np.ndarray) -> np.ndarray:
+        """Raw ranker scores from ONNX Runtime."""
         scores = self.session.run(None, {self.input_name: np.ascontiguousarray(features, dtype=np.float32)})[0]
         return np.asarray(scores, dtype=np.float64).reshape(-1)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Raw ranker scores of the rows of a FEATURES matrix (the compiled trees' when they agree with ONNX Runtime)."""
+        if not len(features):
+            return np.zeros(0, dtype=np.float64)
+        if self.trees is not None:
+            return self.trees.scores(features).astype(np.float64)
+        return self.onnx_scores(features)
 
     def probability(self, score: float) -> float:
         """P(the sentence answers the question) for a ranker score."""
