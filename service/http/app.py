@@ -24,7 +24,7 @@ from indexer.lifetime import die_with_supervisor
 from service.http import metrics
 from service.http.access import api_key_guard, cors_config, rate_limit_config
 from service.http.admin import document_routes, follow_published, reload_index
-from service.core.answer import answer_question
+from service.core.answer import answer_question, shipped_models
 from service.core.batching import question_encoder
 from service.core.documents import document_info, list_documents
 from service.core.filters import Filters, restriction
@@ -188,6 +188,8 @@ def create_app(settings: Settings) -> Litestar:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers or 1, available_cores())
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
+        # The answer ranker loads (and compiles its trees) now rather than on the first question.
+        await anyio.to_thread.run_sync(shipped_models, opened.encoder.model_name)
         batcher = question_encoder(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
         app.state.index_root = settings.index
