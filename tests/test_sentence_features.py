@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from service.core.answer import AnswerSettings, prepare_candidates
-from service.core.retrieval import Retriever
+from service.core.retrieval import Retriever, mean_and_spread
 from service.core.sentence_features import (
     FEATURES,
     QUESTION_TYPES,
@@ -20,6 +20,7 @@ from service.core.sentence_features import (
     ranks,
     share_of_best,
 )
+from service.core.sentence_terms import gather, row_values
 
 
 def kind(question: str) -> str:
@@ -74,3 +75,24 @@ def test_the_matrix_describes_the_vetting_sentence_as_a_full_match(retriever: Re
     column = {name: matrix[row, i] for i, name in enumerate(FEATURES)}
     assert column["coverage"] == 1.0 and column["missing_context"] == 0.0
     assert column["lexical_share"] == 1.0 and column["lexical_rank"] == 1.0
+
+
+def test_row_values_are_the_gathered_values_of_csr_rows() -> None:
+    # Rows 0..3 of a CSR table: [7, 8], [], [9], [10, 11, 12].
+    offsets, values = np.array([0, 2, 2, 3, 6]), np.array([7, 8, 9, 10, 11, 12])
+    assert row_values(offsets, values, np.array([3, 0, 1, 2])).tolist() == [10, 11, 12, 7, 8, 9]
+    assert row_values(offsets, values, np.array([], dtype=np.int64)).tolist() == []
+    generator = np.random.default_rng(3)
+    lengths = generator.integers(0, 4, size=50)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = generator.integers(0, 1000, size=int(offsets[-1]))
+    ids = generator.integers(0, 50, size=30)
+    assert row_values(offsets, values, ids).tolist() == gather(offsets, values, ids)[2].tolist()
+
+
+def test_mean_and_spread_are_numpys_to_the_bit() -> None:
+    assert mean_and_spread(np.array([1, 2, 3, 4], dtype=np.float32)) == (2.5, pytest.approx(1.118034, abs=1e-6))
+    generator = np.random.default_rng(5)
+    for size in (1, 2, 7, 8, 9, 29, 128, 129, 1024):
+        values = (generator.normal(size=size) * generator.random() + generator.random()).astype(np.float32)
+        assert mean_and_spread(values) == (float(values.mean()), float(values.std()))
