@@ -87,3 +87,24 @@ def test_the_stage_profile_accounts_for_every_millisecond_and_leaves_the_code_un
     # Exclusive time: the encoder is charged once, not again to the retrieval stage that calls it.
     assert rows["encoder"][1] > 0.15
     assert (Encoder.encode, answer_module.feature_matrix) == before
+
+
+def test_answers_and_the_encoder_are_timed_in_alternating_blocks(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eval.perf import bench
+
+    order: list[str] = []
+    answer_latencies, encoder_latencies = bench.answer_latencies, bench.encoder_latencies
+    monkeypatch.setattr(bench, "answer_latencies", lambda *args, **kwargs: order.append("answer") or answer_latencies(*args, **kwargs))
+    monkeypatch.setattr(bench, "encoder_latencies", lambda *args, **kwargs: order.append("encoder") or encoder_latencies(*args, **kwargs))
+    local, encoder = bench.time_answer_and_encoder(retriever, QUESTIONS, 12, blocks=3)
+    assert (local.label, local.requests, encoder.label, encoder.requests) == ("in-process", 12, "encoder alone", 12)
+    # The warm-up, then each block's two in turn, the first alternating; every latency the encoder's or more.
+    assert order == ["answer", "encoder", "answer", "answer", "encoder", "encoder", "answer"]
+    assert 0 < encoder.p50 < local.p50
+
+
+def test_a_load_run_gets_the_encoder_timed_just_around_it(retriever: Retriever) -> None:
+    from eval.perf import bench
+
+    result, around = bench.encoder_around(retriever, QUESTIONS, lambda: "ran")
+    assert result == "ran" and around.requests == 2 * bench.PROBE_CALLS and around.p50 > 0

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -19,6 +21,11 @@ from service.core.retrieval import Retriever
 from service.settings import available_cores
 
 READY_TIMEOUT_SECONDS = 120
+Result = TypeVar("Result")
+# The in-process answer and the encoder alone are timed in this many alternating blocks.
+PAIRED_BLOCKS = 10
+# Calls of the encoder alone timed before and after each load run, its baseline.
+PROBE_CALLS = 250
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -58,36 +65,64 @@ class LatencyReport:
         )
 
 
-def time_in_process(
-    retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings()
-) -> LatencyReport:
-    """Answer the questions in a loop in this process, as the handler does."""
+def answer_latencies(retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings(), first: int = 0) -> list[float]:
+    """Milliseconds of each of `requests` in-process answers, as the handler gives them, from question `first` on."""
     latencies = []
-    started = time.perf_counter()
-    for i in range(requests):
+    for i in range(first, first + requests):
         begin = time.perf_counter()
         answer_question(retriever, questions[i % len(questions)], settings=settings)
         latencies.append((time.perf_counter() - begin) * 1000)
-    return LatencyReport.from_latencies("in-process", 0, time.perf_counter() - started, latencies)
+    return latencies
 
 
-def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
-    """The encoder alone, one question per call: the work an answer cannot avoid."""
+def encoder_latencies(retriever: Retriever, questions: list[str], requests: int, first: int = 0) -> list[float]:
+    """Milliseconds of each of `requests` calls of the encoder alone, one question per call: the work an answer cannot avoid."""
     latencies = []
-    started = time.perf_counter()
-    for i in range(requests):
+    for i in range(first, first + requests):
         begin = time.perf_counter()
         retriever.encoder.encode([questions[i % len(questions)]], 1, False)
         latencies.append((time.perf_counter() - begin) * 1000)
+    return latencies
+
+
+def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
+    """The encoder alone, one question per call."""
+    started = time.perf_counter()
+    latencies = encoder_latencies(retriever, questions, requests)
     return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
 
 
 def time_answer_and_encoder(
-    retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings()
+    retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings(), blocks: int = PAIRED_BLOCKS
 ) -> tuple[LatencyReport, LatencyReport]:
-    """The in-process answer (after a warm-up) and the encoder alone, one after the other on the same retriever."""
-    time_in_process(retriever, questions, min(50, requests), settings)
-    return time_in_process(retriever, questions, requests, settings), time_encoder(retriever, questions, requests)
+    """The in-process answer (after a warm-up) and the encoder alone, in alternating blocks of questions (each
+    block's two timed in turn, which first alternating too), so that a machine whose speed drifts from one
+    minute to the next slows both alike and their ratio holds."""
+    answer_latencies(retriever, questions, min(50, requests), settings)
+    timings: dict[str, list[float]] = {"in-process": [], "encoder alone": []}
+    spent = dict.fromkeys(timings, 0.0)
+    size = -(-requests // blocks)
+    for block, first in enumerate(range(0, requests, size)):
+        count = min(size, requests - first)
+        for label in sorted(timings, reverse=block % 2 == 1):
+            started = time.perf_counter()
+            if label == "in-process":
+                timings[label] += answer_latencies(retriever, questions, count, settings, first)
+            else:
+                timings[label] += encoder_latencies(retriever, questions, count, first)
+            spent[label] += time.perf_counter() - started
+    return tuple(LatencyReport.from_latencies(label, 0, spent[label], latencies) for label, latencies in timings.items())
+
+
+def encoder_around(retriever: Retriever, questions: list[str], load: Callable[[], Result]) -> tuple[Result, LatencyReport]:
+    """A load run's result, and the encoder alone timed just before and just after it: the run's own baseline."""
+    before = encoder_latencies(retriever, questions, PROBE_CALLS)
+    started = time.perf_counter()
+    result = load()
+    # Answers still in flight when the load generator stops finish before the second look.
+    time.sleep(0.5)
+    after = encoder_latencies(retriever, questions, PROBE_CALLS, PROBE_CALLS)
+    return result, LatencyReport.from_latencies("encoder around it", 0, time.perf_counter() - started, before + after)
 
 
 def served_threads(backend: str, workers: int) -> int:
@@ -98,11 +133,12 @@ def served_threads(backend: str, workers: int) -> int:
 
 
 def encoder_ratios(report: LatencyReport, local: LatencyReport, encoder: LatencyReport, cores: int) -> str:
-    """A load run against the encoder alone: p50 and p99 over encoder p50, answers/s over what the cores
-    could do running only the encoder (cores / encoder p50), and HTTP and JSON's share of p50 over in-process."""
+    """A load run against the encoder alone timed around it: p50 and p99 over encoder p50, answers/s over what
+    the cores could do running only the encoder (cores / encoder p50), and HTTP and JSON's share of p50 over in-process."""
     ceiling = cores / (encoder.p50 / 1000)
     return (
-        f"{'':<24} p50 / encoder p50 = {report.p50 / encoder.p50:.2f}; p99 / encoder p50 = {report.p99 / encoder.p50:.1f}; "
+        f"{'':<24} encoder alone around this run p50 = {encoder.p50:.2f} ms; "
+        f"p50 / encoder p50 = {report.p50 / encoder.p50:.2f}; p99 / encoder p50 = {report.p99 / encoder.p50:.1f}; "
         f"answers/s / (cores / encoder p50) = {report.rate / ceiling:.2f} ({report.rate:.1f} of {ceiling:.0f}); "
         f"HTTP and JSON {report.p50 - local.p50:.2f} ms over in-process p50"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,7 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, {threads} thread(s) as served; {workers} worker(s) ({why}); max batch {max_batch}; load from {client}")
     retriever = Retriever.open(index_dir, model, backend, threads)
     local, encoder = timing.time_answer_and_encoder(retriever, questions, requests)
-    for line in (encoder.line(), local.line(), f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f}"):
+    for line in (encoder.line(), local.line(), f"{'':<24} in-process p50 / encoder p50 = {local.p50 / encoder.p50:.2f} (the two timed in {timing.PAIRED_BLOCKS} alternating blocks)"):
         click.echo(line)
     verdict_ms = timing.time_verdict(retriever, questions)
     click.echo(f"{'verdict step':<24} {verdict_ms * 1000:.0f} us per answer (wording signals and both scores) = {verdict_ms / encoder.p50:.3f} x encoder p50")
@@ -55,9 +56,10 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     try:
         drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
         for concurrency in concurrencies:
-            report = drive_load(base, questions, client, requests, seconds, concurrency)
+            # Each run against the encoder timed just around it, as the in-process answer is timed beside it.
+            report, around = timing.encoder_around(retriever, questions, partial(drive_load, base, questions, client, requests, seconds, concurrency))
             click.echo(report.line())
-            click.echo(timing.encoder_ratios(report, local, encoder, cores))
+            click.echo(timing.encoder_ratios(report, local, around, cores))
         for label in timing.STREAMS:
             click.echo(asyncio.run(timing.time_stream(base, label, questions, min(100, requests))).line())
         click.echo(timing.server_memory(process))
