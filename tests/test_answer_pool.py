@@ -112,7 +112,7 @@ def test_an_error_in_a_pool_thread_reaches_its_caller() -> None:
         raise ValueError(message)
 
     async def ask() -> None:
-        pool = AnswerPool(1)
+        pool = AnswerPool(1, inline=False)
         try:
             await pool.run(fail, "no such document")
         finally:
@@ -136,3 +136,42 @@ def test_closing_cancels_the_callers_still_waiting_and_refuses_new_work() -> Non
         return first, waiting.cancelled()
 
     assert asyncio.run(close_while_waiting()) == (None, True)
+
+
+def test_a_lone_caller_is_answered_on_the_event_loop_and_callers_together_in_the_threads(retriever: Retriever) -> None:
+    def where(question: str) -> tuple[str, list]:
+        return threading.current_thread().name, answer_question(retriever, question).evidence
+
+    async def one_then_many() -> tuple[list, list]:
+        pool = AnswerPool(2)
+        try:
+            lone = [await pool.run(where, question) for question in QUESTIONS[:3]]
+            together = await asyncio.gather(*(pool.run(where, question) for question in QUESTIONS))
+            return lone, together
+        finally:
+            pool.close()
+
+    lone, together = asyncio.run(one_then_many())
+    loop_thread = threading.current_thread().name
+    assert [name for name, _ in lone] == [loop_thread] * 3
+    assert all(name.startswith("answer") for name, _ in together)
+    alone = {question: answer_question(retriever, question).evidence for question in set(QUESTIONS)}
+    assert [evidence for _, evidence in lone + together] == [alone[question] for question in QUESTIONS[:3] + QUESTIONS]
+
+
+def test_callers_arriving_together_are_answered_in_their_order() -> None:
+    order: list[int] = []
+
+    def work(number: int) -> None:
+        order.append(number)
+        time.sleep(0.005)
+
+    async def many() -> None:
+        pool = AnswerPool(1)
+        try:
+            await asyncio.gather(*(pool.run(work, number) for number in range(6)))
+        finally:
+            pool.close()
+
+    asyncio.run(many())
+    assert order == list(range(6))
