@@ -161,13 +161,31 @@ def test_lines_past_the_writers_backlog_are_dropped_and_counted() -> None:
     logger.propagate = False
     logger.addHandler(writer)
     try:
-        for number in range(LineWriter.MAX_WAITING + 50):
+        for number in range(LineWriter.MAX_WAITING + LineWriter.MAX_BATCH + 50):
             logger.warning("line %d", number)
         dropped = metrics.PROCESS.get_sample_value("iqa_request_lines_dropped_total") - counted_before
-        # The writer holds one line at most (the one it is stuck writing); every line past that backlog is dropped.
-        assert 49 <= dropped <= 50
+        # The writer holds one batch at most (the one it is stuck writing); every line past that and the backlog is dropped.
+        assert 50 <= dropped <= LineWriter.MAX_BATCH + 49
     finally:
         blocked.set()
         writer.finish()
         logger.removeHandler(writer)
     assert stream.getvalue().splitlines()[:2] == ["line 0", "line 1"]
+
+
+def test_lines_are_written_whole_in_order_and_in_batches() -> None:
+    class Recording(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Recording.writes += 1
+            return super().write(text)
+
+    stream = Recording()
+    writer = LineWriter(stream)
+    for number in range(3000):
+        writer.put_line(f"line {number}")
+    writer.finish()
+    assert stream.getvalue().splitlines() == [f"line {number}" for number in range(3000)]
+    # A burst goes out in a few writes, not one a line.
+    assert Recording.writes <= 3000 // LineWriter.MAX_BATCH + 3
