@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -52,7 +53,10 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     click.echo(f"{'verdict step':<24} {verdict_ms * 1000:.0f} us per answer (wording signals and both scores) = {verdict_ms / encoder.p50:.3f} x encoder p50")
     if profile:
         print_profile(retriever, questions, requests)
-    process, base = timing.start_server(index_dir, model, backend=backend, extra=("--workers", str(workers), "--max-batch", str(max_batch)))
+    # The server as it runs by default, request lines and all (info), written to a file nobody reads.
+    scratch = tempfile.TemporaryDirectory(prefix="bench-")
+    extra = ("--workers", str(workers), "--max-batch", str(max_batch), "--log-level", "info")
+    process, base = timing.start_server(index_dir, model, backend=backend, extra=extra, log_path=Path(scratch.name) / "server.log")
     try:
         drive_load(base, questions, client, requests, seconds, min(concurrencies), warm_up=True)
         for concurrency in concurrencies:
@@ -66,6 +70,7 @@ def bench(index_dir: Path, set_path: Path, model: str, backend: str, requests: i
     finally:
         process.terminate()
         process.wait(timeout=20)
+        scratch.cleanup()
 
 
 def print_profile(retriever: Retriever, questions: list[str], requests: int) -> None:
@@ -89,7 +94,6 @@ def print_profile(retriever: Retriever, questions: list[str], requests: int) -> 
 def scrape_bench(index_dir: Path, set_path: Path, model: str, backend: str, seconds: float, concurrency: int, rounds: int, interval: float, workers: int, log_level: str) -> None:
     """/ask req/s on 127.0.0.1 with and without a concurrent /metrics scraper (wrk), and whether /metrics
     counts the requests wrk sent, per status."""
-    import tempfile
 
     from eval.perf import bench as timing
     from eval.perf import scrape_bench as scraping
