@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from service.core import ranker_trees
+from service.core import onnx_nodes, ranker_trees
 from service.core.answer import AnswerSettings, prepare_candidates
 from service.core.ranker import AnswerRanker, ranker_directory
 from service.core.retrieval import Retriever
@@ -88,17 +88,17 @@ def test_rows_of_the_wrong_width_are_refused(ranker: AnswerRanker) -> None:
 def test_attributes_read_from_the_wire_format_equal_onnxs_packed_or_not() -> None:
     for value in ([1, -2, 300], [0.5, -1.25], -7, 2.5, b"BRANCH_LEQ", [b"LEAF", b"BRANCH_EQ"]):
         made = onnx.helper.make_attribute("x", value)
-        assert ranker_trees.attribute(made.SerializeToString()) == ("x", onnx.helper.get_attribute_value(made))
+        assert onnx_nodes.attribute(made.SerializeToString()) == ("x", onnx.helper.get_attribute_value(made))
     # Writers may pack repeated numbers: field 8 (ints) and 7 (floats) as one length-delimited run.
     packed_ints = b"\x0a\x01x" + b"\x42\x0d" + b"\x01\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01" + b"\xac\x02"
     packed_floats = b"\x0a\x01x" + b"\x3a\x08" + np.array([0.5, -1.25], dtype="<f4").tobytes()
-    assert ranker_trees.attribute(packed_ints) == ("x", [1, -2, 300])
-    assert ranker_trees.attribute(packed_floats) == ("x", [0.5, -1.25])
+    assert onnx_nodes.attribute(packed_ints) == ("x", [1, -2, 300])
+    assert onnx_nodes.attribute(packed_floats) == ("x", [0.5, -1.25])
 
 
 def test_the_wire_format_reader_sees_the_shipped_models_nodes_as_onnx_does() -> None:
     model = shipped_model()
-    read = ranker_trees.graph_nodes(model.SerializeToString())
+    read = onnx_nodes.graph_nodes(model.SerializeToString())
     assert [op_type for op_type, _ in read] == [node.op_type for node in model.graph.node]
     expected = {attribute.name: onnx.helper.get_attribute_value(attribute) for attribute in model.graph.node[0].attribute}
     assert {name: list(value) if isinstance(value, (list, tuple)) else value for name, value in expected.items()} == read[0][1]
