@@ -129,7 +129,7 @@ class LineWriter(logging.handlers.QueueHandler):
         return batch
 
     def put_line(self, line: str) -> None:
-        """Queue a finished line without the logging module's record (a fifth of a request's time on the event loop)."""
+        """Queue a finished line without the logging module's record (its LogRecord and handler calls took about 20 µs a line)."""
         self.enqueue(line)
 
     def finish(self, seconds: float = 2.0) -> None:
