@@ -85,13 +85,6 @@ def encoder_latencies(retriever: Retriever, questions: list[str], requests: int,
     return latencies
 
 
-def time_encoder(retriever: Retriever, questions: list[str], requests: int) -> LatencyReport:
-    """The encoder alone, one question per call."""
-    started = time.perf_counter()
-    latencies = encoder_latencies(retriever, questions, requests)
-    return LatencyReport.from_latencies("encoder alone", 0, time.perf_counter() - started, latencies)
-
-
 def time_answer_and_encoder(
     retriever: Retriever, questions: list[str], requests: int, settings: AnswerSettings = AnswerSettings(), blocks: int = PAIRED_BLOCKS
 ) -> tuple[LatencyReport, LatencyReport]:
