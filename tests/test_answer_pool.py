@@ -108,17 +108,18 @@ def test_resizing_keeps_the_questions_already_given() -> None:
 
 
 def test_an_error_in_a_pool_thread_reaches_its_caller() -> None:
-    def fail(message: str) -> None:
-        raise ValueError(message)
+    def fail(message: str) -> str:
+        raise ValueError(f"{message} (in {threading.current_thread().name})")
 
     async def ask() -> None:
-        pool = AnswerPool(1, inline=False)
+        pool = AnswerPool(1)
         try:
-            await pool.run(fail, "no such document")
+            # Asked together with another caller, so the question goes to a thread, not the event loop.
+            await asyncio.gather(pool.run(fail, "no such document"), pool.run(time.sleep, 0.01))
         finally:
             pool.close()
 
-    with pytest.raises(ValueError, match="no such document"):
+    with pytest.raises(ValueError, match=r"no such document \(in answer_0\)"):
         asyncio.run(ask())
 
 

@@ -24,7 +24,7 @@ DEFAULT_THREADS = 2
 class AnswerPool:
     """Worker threads for answering, started as work arrives."""
 
-    def __init__(self, threads: int = DEFAULT_THREADS, inline: bool = True) -> None:
+    def __init__(self, threads: int = DEFAULT_THREADS) -> None:
         if threads < 1:
             raise ValueError(f"answer threads must be at least 1, got {threads}")
         self.threads = threads
@@ -36,8 +36,6 @@ class AnswerPool:
         # Callers in run() on this pool's event loops: answered, waiting, or deciding where to be answered.
         self.callers = 0
         self._callers_lock = threading.Lock()
-        # Whether a lone caller is answered on the event loop rather than in a thread.
-        self.inline = inline
 
     async def run(self, function: Callable[..., Result], *arguments: Any) -> Result:
         """function(*arguments) in a pool thread (with the caller's context variables), awaited on the
@@ -70,7 +68,7 @@ class AnswerPool:
         requests read together all get here and see each other (and keep their order): under load they all
         go to the threads, and the event loop is held up by one answer at most."""
         await asyncio.sleep(0)
-        return self.inline and self.callers == 1
+        return self.callers == 1
 
     def _start_worker(self) -> None:
         with self._start_lock:
