@@ -178,14 +178,20 @@ def test_lines_are_written_whole_in_order_and_in_batches() -> None:
         writes = 0
 
         def write(self, text: str) -> int:
-            Recording.writes += 1
+            self.writes += 1
             return super().write(text)
 
     stream = Recording()
     writer = LineWriter(stream)
-    for number in range(3000):
-        writer.put_line(f"line {number}")
-    writer.finish()
+    logger = logging.getLogger("tests.batches")
+    logger.propagate = False
+    logger.addHandler(writer)
+    try:
+        for number in range(3000):
+            logger.warning("line %d", number)
+    finally:
+        writer.finish()
+        logger.removeHandler(writer)
     assert stream.getvalue().splitlines() == [f"line {number}" for number in range(3000)]
     # A burst goes out in a few writes, not one a line.
-    assert Recording.writes <= 3000 // LineWriter.MAX_BATCH + 3
+    assert stream.writes <= 3000 // LineWriter.MAX_BATCH + 3
