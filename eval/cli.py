@@ -10,13 +10,13 @@ from pathlib import Path
 import click
 import msgspec
 
-from eval.quality.dataset import EvalSetError, load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
 from eval.perf.cli import bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench
-from eval.quality.squad_cli import abstention, reqa, train_ranker
+from eval.quality.dataset import EvalSetError, load_eval_set
 from eval.quality.run import EvalReport, QuestionResult, evaluate
-from indexer.embedding import DEFAULT_MODEL, ModelNotFound
-from indexer.store import IndexStoreError
+from eval.quality.squad_cli import abstention, reqa, train_ranker
+from indexer.encoding.embedding import DEFAULT_MODEL, ModelNotFound
+from indexer.storage.store import IndexStoreError
 from service.core.answer import AnswerSettings, shipped_models
 from service.core.confidence import Calibration
 from service.core.retrieval import FUSIONS, MODES, SENTENCE_SCAN_MAX, RetrievalSettings, Retriever, default_weights
@@ -157,7 +157,7 @@ def beir(
     """Score retrieval on a BEIR-format DATASET (corpus.jsonl, queries.jsonl, qrels/)."""
     from eval.quality.beir import CHUNK_DEPTH, BeirError, run_beir
     from indexer.build import BuildSettings
-    from indexer.embedding import load_encoder
+    from indexer.encoding.embedding import load_encoder
 
     if overlap_tokens >= chunk_tokens:
         raise click.BadParameter(f"must be smaller than --chunk-tokens ({chunk_tokens})", param_hint="--overlap-tokens")
@@ -213,7 +213,7 @@ def compare(
     from eval.quality import compare as comparison
     from eval.quality.squad_cli import require_plotting
     from indexer.build import BuildSettings
-    from indexer.embedding import load_encoder
+    from indexer.encoding.embedding import load_encoder
 
     require_plotting()
     if squad_dir is not None:
@@ -264,8 +264,8 @@ def tune(dataset: Path, split: str, step: float, top: int, model: str, backend: 
     from eval.quality.beir import CHUNK_DEPTH, BeirError, cached_index, load_qrels, load_queries
     from eval.quality.tune import grid_search
     from indexer.build import BuildSettings
-    from indexer.embedding import load_encoder
-    from indexer.store import open_index
+    from indexer.encoding.embedding import load_encoder
+    from indexer.storage.store import open_index
 
     encoder = load_encoder(model, backend)
     try:

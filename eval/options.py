@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
+from indexer.encoding.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
 
 # Chosen on the SciFact train split (eval/reports/scifact-train.md): hybrid nDCG@10 0.7499 at 256/64,
 # 0.7506 at 512/128, 0.7527 with each abstract one chunk. Every sentence is still embedded on its own,

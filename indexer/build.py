@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -16,17 +16,17 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.chunking import TOKEN_ENCODING_SHA256, ChunkSpan, Span, chunk_spans, paragraph_spans, sentence_spans
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from indexer.failpoints import failpoint
-from indexer.incremental import Changes, Piece, assemble, compare, pieces_by_document, published_manifest, reusable, reusable_pieces
-from indexer.lexical import BM25_SETTINGS, LexicalIndex
-from indexer.lifetime import worker_pool
-from indexer.loading import MAX_FILE_BYTES, load_corpus
-from indexer.publish import DEFAULT_KEEP, remove_leftovers
-from indexer.structure import boundary_sentences, numbered_paragraph_starts
-from indexer.store import FORMAT_VERSION, IndexContents, Manifest, write_index
+from indexer.reading.loading import MAX_FILE_BYTES, load_corpus
+from indexer.reading.structure import boundary_sentences, numbered_paragraph_starts
+from indexer.storage.incremental import Changes, Piece, assemble, compare, pieces_by_document, published_manifest, reusable, reusable_pieces
+from indexer.storage.lexical import BM25_SETTINGS, LexicalIndex
+from indexer.storage.lifetime import worker_pool
+from indexer.storage.publish import DEFAULT_KEEP, remove_leftovers
+from indexer.storage.store import FORMAT_VERSION, IndexContents, Manifest, write_index
+from indexer.storage.vectors import choose_index
 from indexer.types import Chunk, Document, NodeWork, Sentence, Skipped
-from indexer.vectors import choose_index
 
 # Measured on eval/sets/seed.jsonl (README, "Choosing the chunk size").
 DEFAULT_CHUNK_TOKENS = 64
@@ -246,7 +246,7 @@ def build_from_documents(
 
     Unless incremental is False, documents unchanged since the published version (same content hash,
     same model and chunking) keep their sentences, chunks and vectors; only the rest go to the embedder
-    (by default this process's encoder; a Ray cluster's with indexer.ray_build).
+    (by default this process's encoder; a Ray cluster's with indexer.cluster.ray_build).
     """
     embedder = embedder or LocalEmbedder(encoder, settings, batch_size, progress)
     started = time.perf_counter() if started is None else started

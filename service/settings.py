@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
+from indexer.encoding.embedding import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
 from service.core.answer import AnswerSettings
 from service.core.confidence import configured_calibration
 from service.core.retrieval import RetrievalSettings

@@ -11,10 +11,10 @@ from litestar.testing import TestClient
 
 from eval.perf.bench import start_server
 from indexer.build import build_index
-from indexer.embedding import Encoder, load_encoder
-from indexer.store import Index, open_index
-from service.http.app import create_app
+from indexer.encoding.embedding import Encoder, load_encoder
+from indexer.storage.store import Index, open_index
 from service.core.retrieval import Retriever
+from service.http.app import create_app
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

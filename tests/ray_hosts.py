@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.quantize import model_cache_dir
+from indexer.encoding.quantize import model_cache_dir
 from tests.conftest import ROOT
 
 HEAD_NS, WORKER_NS = "iqa-ray-head", "iqa-ray-worker"

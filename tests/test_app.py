@@ -17,8 +17,8 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     assert set(body) == {"answer", "abstained", "verdict", "confidence", "coverage", "evidence", "passages", "took_ms"}
     # Covered (coverage at or above the shipped threshold), and "answer" exactly when the answer probability
     # reaches its threshold (both probabilities fit on SQuAD's choosing half).
+    from indexer.encoding.embedding import DEFAULT_MODEL
     from service.core.answer import shipped_models
-    from indexer.embedding import DEFAULT_MODEL
 
     models = shipped_models(DEFAULT_MODEL)[1]
     assert body["abstained"] is False and models.coverage.threshold <= body["coverage"] <= 1.0

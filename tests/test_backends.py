@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.embedding import Encoder
-from indexer.quantize import INT8_FILE
-from indexer.store import IndexMismatch, open_index, read_manifest
+from indexer.encoding.embedding import Encoder
+from indexer.encoding.quantize import INT8_FILE
+from indexer.storage.store import IndexMismatch, open_index, read_manifest
 from service.core.answer import answer_question
 from service.core.retrieval import Retriever
 from tests.conftest import CORPUS

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from service.core.batching import QueryBatcher
 
 QUESTIONS = [f"What did the inspector say about topic number {i}?" for i in range(24)]

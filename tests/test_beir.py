@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eval.quality.beir import BeirError, load_qrels, load_queries
 from eval.cli import cli as eval_cli
+from eval.quality.beir import BeirError, load_qrels, load_queries
 from indexer.chunking import paragraph_spans
-from indexer.embedding import CachedEncoder, Encoder
-from indexer.store import read_manifest
+from indexer.encoding.embedding import CachedEncoder, Encoder
+from indexer.storage.store import read_manifest
 
 QUERIES = {
     "q1": ("The force's vetting does not follow national policy.", "p12"),

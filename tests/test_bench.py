@@ -10,8 +10,8 @@ import pytest
 
 from eval.perf.bench import drive_http, process_tree, start_server
 from eval.perf.wrk import drive_wrk, wrk_available
-from indexer.embedding import Encoder
-from indexer.store import Index, open_index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.store import Index, open_index
 from service.core.retrieval import Retriever
 
 QUESTIONS = ["What did the inspector say about vetting?", "Are there enough trained detectives?"]

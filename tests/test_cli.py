@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from eval.cli import cli as eval_cli
 from indexer.cli import cli as indexer_cli
-from indexer.publish import version_dir
+from indexer.storage.publish import version_dir
 from tests.conftest import CORPUS
 
 

@@ -39,7 +39,7 @@ def test_every_paragraph_with_content_is_asked_about(seed_text: str) -> None:
 
 def test_far_wording_questions_share_no_word_with_their_answer_sentence(seed_text: str) -> None:
     from indexer.chunking import sentence_spans
-    from indexer.lexical import tokenize
+    from indexer.storage.lexical import tokenize
 
     sentences = [seed_text[s.start : s.end] for s in sentence_spans(seed_text)]
     far = [q for q in load_eval_set(SEED_SET) if "far-wording" in q.tags]

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from indexer.build import build_index
-from indexer.embedding import Encoder
-from indexer.extract.pdf import extract
-from indexer.loading import load_corpus
-from indexer.store import open_index
-from service.core.answer import answer_question
+from indexer.encoding.embedding import Encoder
+from indexer.reading.extract.pdf import extract
+from indexer.reading.loading import load_corpus
+from indexer.storage.store import open_index
 from service.chat.replies import chat_reply
+from service.core.answer import answer_question
 from service.core.retrieval import Retriever
 from tests.generated import HEADER, write_docx, write_html, write_pdf, write_tight_pdf
 

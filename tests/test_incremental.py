@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from eval.quality.dataset import load_eval_set
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
-from indexer.embedding import Encoder
-from indexer.store import Index, open_index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.store import Index, open_index
 from service.core.answer import answer_question
 from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT

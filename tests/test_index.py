@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from indexer.build import build_index
-from indexer.embedding import Encoder
-from indexer.publish import version_dir
-from indexer.store import MANIFEST, Index, IndexCorrupt, IndexMismatch, IndexNotFound, open_index
-from indexer.vectors import BUILD_THREADS, build_vector_index, choose_index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import version_dir
+from indexer.storage.store import MANIFEST, Index, IndexCorrupt, IndexMismatch, IndexNotFound, open_index
+from indexer.storage.vectors import BUILD_THREADS, build_vector_index, choose_index
 from tests.conftest import CORPUS, SEED_DOC
 
 

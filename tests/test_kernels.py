@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import lexical as lexical_module
-from indexer.store import open_index
+from indexer.storage import lexical as lexical_module
+from indexer.storage.store import open_index
 from service.core import answer_kernel, ranker_trees
 from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.candidates import first_holders, neighbours
@@ -47,7 +47,7 @@ def test_the_kernel_is_built_wherever_a_c_compiler_is() -> None:
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) here: the NumPy code answers")
     assert answer_kernel.compiled(), "a C compiler is present but service/core/_answer_kernel.c was not built: run pip install -e . again"
-    assert lexical_module._postings is not None, "a C compiler is present but indexer/_postings.c was not built: run pip install -e . again"
+    assert lexical_module._postings is not None, "a C compiler is present but indexer/storage/_postings.c was not built: run pip install -e . again"
     assert ranker_trees._ranker_trees is not None, "a C compiler is present but service/core/_ranker_trees.c was not built: run pip install -e . again"
 
 

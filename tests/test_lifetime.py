@@ -15,9 +15,9 @@ import pytest
 
 from eval.perf.bench import process_tree, start_server
 from indexer.build import PARALLEL_MIN_DOCUMENTS, build_index
-from indexer.embedding import Encoder
-from indexer.publish import VERSION_NAME, list_versions, published_version
-from indexer.store import open_index, verify_version
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import VERSION_NAME, list_versions, published_version
+from indexer.storage.store import open_index, verify_version
 from service.cli import remove_orphaned_metrics_dirs
 from tests.conftest import ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.loading import load_corpus
+from indexer.reading.loading import load_corpus
 from tests.conftest import CORPUS, ROOT, SEED_DOC
 
 

@@ -12,7 +12,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from eval.perf.bench import start_server
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from tests.conftest import ROOT, SEED_DOC
 
 VETTING = "What did the inspector say about vetting?"

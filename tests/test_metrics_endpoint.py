@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from eval.perf.bench import free_port, process_tree, start_server
-from indexer.embedding import Encoder
-from indexer.store import Index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.store import Index
 from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import CORPUS, SEED_DOC

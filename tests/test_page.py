@@ -20,7 +20,7 @@ if not Path(CHROMIUM).exists():
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from eval.perf.bench import start_server  # noqa: E402
-from indexer.embedding import Encoder  # noqa: E402
+from indexer.encoding.embedding import Encoder  # noqa: E402
 
 # Flags for a closed network: no sandbox as root, no background calls to Google's hosts.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
-from indexer.embedding import Encoder
-from indexer.publish import list_versions, published_version, remove_leftovers, version_dir
-from indexer.store import open_index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import list_versions, published_version, remove_leftovers, version_dir
+from indexer.storage.store import open_index
 from service.core.answer import answer_question
 from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT
@@ -118,7 +118,7 @@ def test_leftovers_are_removed_unless_a_running_build_holds_them(encoder: Encode
 def test_a_process_whose_parent_dies_ends_even_without_the_kernel_signal(tmp_path: Path) -> None:
     # The watching thread is what other platforms rely on; here it runs alone, with no prctl.
     # The parent passes its pid: read in the child, getppid() could already be init's.
-    grandchild = "import sys; from indexer.lifetime import watch_parent; watch_parent(int(sys.argv[1]))"
+    grandchild = "import sys; from indexer.storage.lifetime import watch_parent; watch_parent(int(sys.argv[1]))"
     parent = (
         "import os, subprocess, sys; "
         f"print(subprocess.Popen([sys.executable, '-c', {grandchild!r}, str(os.getpid())], stdout=subprocess.DEVNULL).pid, flush=True)"

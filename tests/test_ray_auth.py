@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from indexer.cli import cli as indexer_cli
-from indexer.ray_auth import RayAuthError, find_token, refusal
+from indexer.cluster.ray_auth import RayAuthError, find_token, refusal
 from tests.conftest import CORPUS
 
 TOKEN = "3f" * 32

@@ -19,11 +19,11 @@ from eval.cli import cli as eval_cli
 from eval.quality.dataset import load_eval_set
 from indexer.build import build_index
 from indexer.cli import cli as indexer_cli
-from indexer.embedding import Encoder
-from indexer.publish import list_versions, published_version
-from indexer.ray_build import RayOptions, WorkerPlan, plan_workers, ray_build_index
-from indexer.ray_cluster import RAY_INSTALL, ray_session
-from indexer.store import Index, open_index, read_manifest
+from indexer.cluster.ray_build import RayOptions, WorkerPlan, plan_workers, ray_build_index
+from indexer.cluster.ray_cluster import RAY_INSTALL, ray_session
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import list_versions, published_version
+from indexer.storage.store import Index, open_index, read_manifest
 from service.core.answer import answer_question
 from service.core.retrieval import Retriever
 from tests.conftest import CORPUS, ROOT

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from indexer.build import build_index
-from indexer.embedding import Encoder
-from indexer.publish import list_versions, published_version
-from indexer.ray_auth import fingerprint
-from indexer.store import open_index
+from indexer.cluster.ray_auth import fingerprint
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import list_versions, published_version
+from indexer.storage.store import open_index
 from tests.conftest import CORPUS
 from tests.ray_hosts import HEAD_IP, WORKER_IP, TwoHosts, namespaces_unavailable, two_hosts
 from tests.test_publish import snapshot

@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 
 from eval.perf.bench import process_tree, start_server
 from indexer.build import build_index
-from indexer.embedding import Encoder
-from indexer.publish import published_version
+from indexer.encoding.embedding import Encoder
+from indexer.storage.publish import published_version
 from service.http.app import create_app
 from service.settings import Settings, available_cores, worker_plan
 from tests.conftest import CORPUS
@@ -79,7 +79,7 @@ def test_admin_is_disabled_without_an_api_key(client: TestClient) -> None:
 
 
 def test_a_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(encoder: Encoder, tmp_path: Path) -> None:
-    from indexer.publish import version_dir
+    from indexer.storage.publish import version_dir
     from service.http.app import create_app
     from service.settings import Settings
 

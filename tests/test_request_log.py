@@ -14,8 +14,8 @@ import pytest
 from litestar.testing import TestClient
 
 from eval.perf.bench import start_server
-from indexer.embedding import Encoder
-from indexer.store import Index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.store import Index
 from service.http import metrics
 from service.http.request_log import LOGGER_NAME, LineWriter
 

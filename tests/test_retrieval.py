@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.store import Index
+from indexer.storage.store import Index
 from service.core.answer import NO_ANSWER, AnswerSettings, answer_question
 from service.core.errors import InvalidRequest
 from service.core.retrieval import RetrievalSettings, Retriever

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.lexical import text_tokens
-from indexer.publish import version_dir
-from indexer.sentence_table import FOLDER, SentenceTable, sentence_names, text_flags, text_hash
-from indexer.store import Index, open_index
+from indexer.storage.lexical import text_tokens
+from indexer.storage.publish import version_dir
+from indexer.storage.sentence_table import FOLDER, SentenceTable, sentence_names, text_flags, text_hash
+from indexer.storage.store import Index, open_index
 from service.core.answer import AnswerSettings, prepare_candidates
 from service.core.retrieval import Retriever
 from service.core.sentence_features import (

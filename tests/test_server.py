@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from eval.perf.bench import free_port, process_tree, start_server
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from tests.conftest import ROOT
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from eval.perf.bench import free_port
-from indexer.model_cache import CACHE_ENV
-from indexer.store import read_manifest
+from indexer.encoding.model_cache import CACHE_ENV
+from indexer.storage.store import read_manifest
 from service.settings import Settings, available_cores, worker_plan
 from tests.conftest import CORPUS, ROOT
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from indexer.chunking import chunk_spans, sentence_spans
-from indexer.metadata import date_range, merge
-from indexer.structure import boundary_sentences, numbered_paragraph_starts, page_numbers, section_path
+from indexer.reading.metadata import date_range, merge
+from indexer.reading.structure import boundary_sentences, numbered_paragraph_starts, page_numbers, section_path
 from indexer.types import Heading
 
 HEADINGS = (Heading(0, 1, "Report"), Heading(10, 2, "Vetting"), Heading(30, 3, "Renewals"), Heading(50, 2, "Custody"))

@@ -16,15 +16,15 @@ from fpdf import FPDF
 
 from indexer.build import build_index
 from indexer.chunking import sentence_spans
-from indexer.embedding import Encoder
-from indexer.furniture import byline_spans, document_furniture, is_byline, matching_lines, merge_spans, normalise, title_line
-from indexer.loading import load_corpus
-from indexer.records import RecordStore, write_records
-from indexer.store import Index, open_index
-from indexer.structure import heading_span
+from indexer.encoding.embedding import Encoder
+from indexer.reading.furniture import byline_spans, document_furniture, is_byline, matching_lines, merge_spans, normalise, title_line
+from indexer.reading.loading import load_corpus
+from indexer.reading.structure import heading_span
+from indexer.storage.records import RecordStore, write_records
+from indexer.storage.store import Index, open_index
 from indexer.types import Document, Heading, Sentence
 from service.core.answer import AnswerSettings, answer_question
-from service.core.retrieval import Retriever, RetrievalSettings
+from service.core.retrieval import RetrievalSettings, Retriever
 
 ROADS_FINDING = "The roads policing unit caught 312 drivers using a mobile phone at the wheel in 2018."
 FRAUD_FINDING = "By 2017, the force had trained two hundred officers to investigate online fraud."

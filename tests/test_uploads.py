@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from indexer.build import build_index
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from service.http.app import create_app
 from service.settings import Settings
 from tests.conftest import CORPUS, SEED_DOC
@@ -115,7 +115,7 @@ def test_without_a_corpus_document_changes_are_off(index_dir: Path) -> None:
 
 
 def test_a_file_the_build_leaves_out_is_refused_and_the_served_version_published_again(client: TestClient, library: Path) -> None:
-    from indexer.publish import published_version
+    from indexer.storage.publish import published_version
 
     served = client.get("/ready", headers=AUTH).json()["version"]
     response = upload(client, "front-matter-only.md", b"---\ntitle: Nothing else\n---\n")

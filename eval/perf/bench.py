@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import httpx
 
-from indexer.embedding import DEFAULT_BACKEND
+from indexer.encoding.embedding import DEFAULT_BACKEND
 from service.core.answer import AnswerSettings, answer_question
 from service.core.retrieval import Retriever
 from service.settings import available_cores

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from eval.quality.dataset import load_eval_set
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, backend_option, serving_options
-from indexer.embedding import DEFAULT_MODEL, ModelNotFound
+from eval.quality.dataset import load_eval_set
+from indexer.encoding.embedding import DEFAULT_MODEL, ModelNotFound
 from service.core.retrieval import Retriever
 
 if TYPE_CHECKING:
     from indexer.build import BuildSettings
-    from indexer.embedding import Encoder
+    from indexer.encoding.embedding import Encoder
     from indexer.types import Document
 
 
@@ -147,10 +147,10 @@ def index_bench(
     """Indexing throughput of a BEIR corpus against the bare encoder on the same texts (or, with --ray,
     against Ray builds)."""
     from eval.perf import bench as timing
-    from eval.quality.beir import BeirError, load_documents
     from eval.perf.throughput import measure_throughput
+    from eval.quality.beir import BeirError, load_documents
     from indexer.build import BuildSettings
-    from indexer.embedding import load_encoder
+    from indexer.encoding.embedding import load_encoder
 
     if cache is not None and (ray_address is None or limit is not None):
         raise click.BadParameter("needs --ray, and the whole corpus (no --limit)", param_hint="--cache")
@@ -174,8 +174,8 @@ def ray_bench_lines(
     cache: Path | None, token_file: Path | None = None,
 ) -> list[str]:
     """index-bench --ray: the local build, then a Ray build per worker count, as printable lines."""
-    from eval.quality.beir import corpus_key, index_path
     from eval.perf.ray_bench import measure_ray
+    from eval.quality.beir import corpus_key, index_path
 
     keep = (None, None)
     if cache is not None:
@@ -206,7 +206,7 @@ def scale(dataset: Path, base: Path, sizes: str, noise: float, backend: str, wor
     from eval.perf import bench as timing
     from eval.perf import scale as bench_scale
     from eval.quality.beir import load_queries
-    from indexer.embedding import load_encoder
+    from indexer.encoding.embedding import load_encoder
 
     with np.load(base) as stored:
         real = np.asarray(stored["vectors"], dtype=np.float32)
@@ -271,7 +271,7 @@ def scale_service(dataset: Path, source: Path, out_root: Path, chunks: int, nois
     from eval.perf import bench as timing
     from eval.perf import scale_service as large
     from eval.quality.beir import load_queries
-    from indexer.store import IndexStoreError, open_index, read_manifest
+    from indexer.storage.store import IndexStoreError, open_index, read_manifest
 
     try:
         existing = read_manifest(out_root).counts["chunks"] if (out_root / "CURRENT").exists() else 0

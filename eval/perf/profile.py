@@ -14,12 +14,12 @@ from typing import Any
 
 # (module, attribute, stage): the functions each stage runs, wrapped where their callers look them up.
 STAGES = (
-    ("indexer.embedding", "Encoder.encode", "encoder"),
-    ("indexer.store", "Index.search", "dense search"),
+    ("indexer.encoding.embedding", "Encoder.encode", "encoder"),
+    ("indexer.storage.store", "Index.search", "dense search"),
     ("service.core.retrieval", "SentenceSimilarity.nearest", "dense search"),
     ("service.core.retrieval", "SentenceSimilarity.__init__", "dense search"),
-    ("indexer.lexical", "LexicalIndex.scores", "lexical search"),
-    ("indexer.lexical", "LexicalIndex.scores_for", "lexical search"),
+    ("indexer.storage.lexical", "LexicalIndex.scores", "lexical search"),
+    ("indexer.storage.lexical", "LexicalIndex.scores_for", "lexical search"),
     ("service.core.retrieval", "fuse_scores", "fusion"),
     ("service.core.retrieval", "convex_fusion_arrays", "fusion"),
     ("service.core.retrieval", "ranked", "fusion"),

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET
 from eval.perf.bench import machine_description, start_server
 from eval.quality.dataset import load_eval_set
-from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET
 from eval.quality.squad import load_squad, unique_questions
 from indexer.build import BuildSettings, build_index
-from indexer.embedding import load_encoder
+from indexer.encoding.embedding import load_encoder
 
 ANSWER_STEPS = ("ranker", "fused")
 # Sentences to paragraphs as SQuAD's index holds them (about five to one).
@@ -43,7 +43,7 @@ def reqa_r_at_1(squad_file: Path, model: str, backend: str, use_ranker: bool, ca
     """ReQA R@1 of the service on the report half, abstention off."""
     from eval.quality.answer_training import sentence_numbers
     from eval.quality.reqa import ask_all, cached_squad_index, rank_metrics
-    from indexer.store import open_index
+    from indexer.storage.store import open_index
     from service.core.answer import AnswerSettings
     from service.core.retrieval import Retriever
 

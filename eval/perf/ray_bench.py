@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.build import BuildReport, BuildSettings, build_from_documents
-from indexer.embedding import Encoder
-from indexer.ray_build import RayOptions, ray_build_from_documents
-from indexer.ray_cluster import ray_session
+from indexer.cluster.ray_build import RayOptions, ray_build_from_documents
+from indexer.cluster.ray_cluster import ray_session
+from indexer.encoding.embedding import Encoder
 from indexer.types import Document
 
 WARM_UP_TEXTS = 64

@@ -12,7 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.vectors import FLAT_MAX_VECTORS, build_vector_index, choose_index, open_vector_index, search_one_query_per_thread
+from indexer.storage.vectors import FLAT_MAX_VECTORS, build_vector_index, choose_index, open_vector_index, search_one_query_per_thread
 
 K = 10
 
@@ -91,7 +91,7 @@ def rss_mib() -> float:
 def probe(path: Path, params: dict[str, int], backend: str) -> dict[str, float]:
     """Startup (encoder + mapped index), then one query at a time: encode-free search latency and RSS."""
     started = time.perf_counter()
-    from indexer.embedding import load_encoder
+    from indexer.encoding.embedding import load_encoder
 
     encoder = load_encoder(backend=backend)
     encoder.encode(["warm up"])

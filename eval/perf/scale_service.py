@@ -19,9 +19,9 @@ import numpy as np
 
 from eval.perf.bench import percentile, server_memory, server_rss_kib, start_server
 from indexer.build import index_contents
-from indexer.store import Index, Manifest, write_index
+from indexer.storage.store import Index, Manifest, write_index
+from indexer.storage.vectors import choose_index
 from indexer.types import Chunk, Document, Sentence
-from indexer.vectors import choose_index
 
 
 def source_records(index: Index) -> tuple[list[Document], list[Sentence], list[Chunk]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.build import BuildReport, BuildSettings, build_from_documents, split_documents
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 from indexer.types import Document
 
 WARM_UP_TEXTS = 64

@@ -13,7 +13,7 @@ import httpx
 
 from eval.perf.bench import start_server
 from indexer.build import build_index
-from indexer.embedding import load_encoder
+from indexer.encoding.embedding import load_encoder
 
 UNIQUE_FINDING = "The marine unit patrols the estuary with two boats, but neither boat has been serviced since 2015."
 UNIQUE_QUESTION = "When were the marine unit's boats last serviced?"

@@ -13,8 +13,8 @@ from tqdm import tqdm
 
 from eval.quality.metrics import as_ranking, mean, ndcg_at_k, recall_at_k, reciprocal_rank_at_k
 from indexer.build import BuildReport, BuildSettings, build_from_documents
-from indexer.embedding import CachedEncoder, Encoder
-from indexer.store import FORMAT_VERSION, IndexStoreError, open_index, read_manifest
+from indexer.encoding.embedding import CachedEncoder, Encoder
+from indexer.storage.store import FORMAT_VERSION, IndexStoreError, open_index, read_manifest
 from indexer.types import Document
 from service.core.retrieval import RetrievalSettings, Retriever
 
@@ -102,7 +102,7 @@ def built_once(
     except IndexStoreError:
         pass
     if ray:
-        from indexer.ray_build import RayOptions, ray_build_from_documents
+        from indexer.cluster.ray_build import RayOptions, ray_build_from_documents
 
         # No vector cache: every vector of this index comes from the cluster's encoders.
         return out, ray_build_from_documents(documents(), out, encoder, RayOptions(ray), settings, progress=progress)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from scipy import stats
 
+from eval.perf.bench import machine_description
 from eval.plotting import pyplot
 from eval.quality.beir import CHUNK_DEPTH, load_queries, run_beir
-from eval.perf.bench import machine_description
 from eval.quality.dataset import EvalQuestion
 from eval.quality.metrics import as_ranking, mean, ndcg_at_k, recall_at_k, reciprocal_rank_at_k
 from eval.quality.run import QuestionResult, evaluate
 from indexer.build import BuildSettings, build_index
-from indexer.embedding import Encoder
-from indexer.store import open_index
+from indexer.encoding.embedding import Encoder
+from indexer.storage.store import open_index
 from service.core.answer import AnswerSettings
 from service.core.retrieval import RetrievalSettings, Retriever, default_weights
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from eval.quality.squad import Paragraph, Squad, UniqueQuestion, as_documents
 from indexer.build import BuildSettings
-from indexer.embedding import CachedEncoder, Encoder
+from indexer.encoding.embedding import CachedEncoder, Encoder
 
 DEFAULT_CACHE = Path(".cache") / "reqa"
 CUTOFFS = (1, 5, 10)
@@ -90,7 +90,7 @@ def min_max_rows(scores: np.ndarray) -> np.ndarray:
 
 def lexical_scores(texts: list[str], questions: list[UniqueQuestion]) -> np.ndarray:
     """BM25 (the indexer's settings) of every question against every text."""
-    from indexer.lexical import LexicalIndex
+    from indexer.storage.lexical import LexicalIndex
 
     index = LexicalIndex.build(texts)
     return np.vstack([index.scores(q.text) for q in questions]) if questions else np.zeros((0, len(texts)))

@@ -12,8 +12,8 @@ import numpy as np
 from eval.options import backend_option
 from eval.plotting import PlottingUnavailable, pyplot
 from eval.quality.squad import HALVES, SquadError, load_squad, unique_questions
-from indexer.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
-from indexer.store import IndexStoreError
+from indexer.encoding.embedding import DEFAULT_MODEL, ModelNotFound, load_encoder
+from indexer.storage.store import IndexStoreError
 
 # Where train-ranker --out puts the fused-score fallback's verdict models, beside the ranker's own.
 FUSED_VERDICT_OUT = "fused-verdict.json"
@@ -56,7 +56,7 @@ def service_rows(squad, half: str, model: str, backend: str, cache: Path, progre
     from eval.quality.answer_training import sentence_numbers
     from eval.quality.reqa import ask_all, cached_squad_index
     from indexer.build import BuildSettings
-    from indexer.store import open_index
+    from indexer.storage.store import open_index
     from service.core.answer import AnswerSettings
     from service.core.retrieval import Retriever
 
@@ -119,7 +119,7 @@ def training_retriever(paragraphs, model: str, backend: str, cache: Path, progre
     """A retriever over an index of these paragraphs, built once into the cache."""
     from eval.quality.reqa import cached_squad_index
     from indexer.build import BuildSettings
-    from indexer.store import open_index
+    from indexer.storage.store import open_index
     from service.core.retrieval import Retriever
 
     encoder = load_encoder(model, backend)

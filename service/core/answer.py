@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from indexer.sentence_table import FLAGS
+from indexer.storage.sentence_table import FLAGS
 from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer.lexical import BM25_SETTINGS, LexicalIndex
-from indexer.sentence_table import SentenceTable
+from indexer.storage.lexical import BM25_SETTINGS, LexicalIndex
+from indexer.storage.sentence_table import SentenceTable
 
 if TYPE_CHECKING:
-    from service.core.sentence_features import Candidates, Question
+    from service.core.candidate_sentences import Candidates, Question
 
 try:
     from service.core import _answer_kernel
@@ -26,7 +26,7 @@ except ImportError:  # built without a C compiler: the NumPy code answers alike,
 
 # Question terms are held as bits of one 64-bit word per sentence.
 MOST_TERMS = 64
-# The candidates' float32 scores the kernel reads, in its order (attributes of sentence_features.Candidates).
+# The candidates' float32 scores the kernel reads, in its order (attributes of candidate_sentences.Candidates).
 SCORES = ("dense", "dense_prev", "dense_next", "lexical", "passage_score", "passage_rank", "chunk_dense", "chunk_lexical", "document_lexical")
 
 

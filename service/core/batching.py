@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from indexer.embedding import Encoder
+from indexer.encoding.embedding import Encoder
 
 # The question, its caller's future, and when it was queued.
 Request = tuple[str, Future, float]

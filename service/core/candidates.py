@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from service.core.answer_kernel import candidate_bm25, candidate_sentences
+from service.core.candidate_sentences import Candidates
 from service.core.retrieval import QueryScores, Retriever
-from service.core.sentence_features import Candidates
 from service.core.sentence_terms import Terms, bm25_scores, known_terms
 
 

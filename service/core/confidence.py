@@ -10,11 +10,12 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from indexer.lexical import LexicalIndex, text_tokens
+from indexer.storage.lexical import LexicalIndex, text_tokens
 from service.core.sentence_features import FEATURES as SENTENCE_FEATURES
 from service.core.stopwords import ENGLISH_STOP_WORDS
 from service.core.types import Passage
-from service.core.wording import FEATURES as WORDING_FEATURES, wording_features
+from service.core.wording import FEATURES as WORDING_FEATURES
+from service.core.wording import wording_features
 
 # The verdict models of the fused-score fallback (no answer ranker for the encoder), fit on SQuAD's choosing half.
 FUSED_VERDICT = Path(__file__).with_name("verdict.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from indexer.store import Index
+from indexer.storage.store import Index
 from service.core.errors import UnknownDocument
 from service.core.types import DocumentInfo, DocumentPage, DocumentSummary
 

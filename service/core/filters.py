@@ -8,9 +8,9 @@ from typing import Annotated
 import msgspec
 import numpy as np
 
-from indexer.metadata import date_range
-from indexer.records import lowered as stored_value
-from indexer.store import Index
+from indexer.reading.metadata import date_range
+from indexer.storage.records import lowered as stored_value
+from indexer.storage.store import Index
 from service.core.errors import InvalidRequest
 
 DATE_HELP = "a date: 2017, 2017-03 or 2017-03-22"

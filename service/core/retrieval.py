@@ -10,9 +10,9 @@ from typing import Literal
 
 import numpy as np
 
-from indexer.embedding import DEFAULT_BACKEND, Encoder, load_encoder
-from indexer.publish import version_dir
-from indexer.store import Index, open_index
+from indexer.encoding.embedding import DEFAULT_BACKEND, Encoder, load_encoder
+from indexer.storage.publish import version_dir
+from indexer.storage.store import Index, open_index
 from service.core.answer_kernel import best_in_spans
 from service.core.errors import InvalidRequest
 from service.core.filters import Filters, Restriction, restriction

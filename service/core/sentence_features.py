@@ -7,17 +7,16 @@ so a ranker fit on one corpus reads another corpus's candidates the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Sequence
 from itertools import pairwise
 
 import numpy as np
 
-from indexer.lexical import LexicalIndex, text_tokens
-from indexer.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
+from indexer.storage.lexical import LexicalIndex, text_tokens
+from indexer.storage.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.answer_kernel import candidate_matrix
-from service.core.sentence_terms import Terms, gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
+from service.core.candidate_sentences import Candidates, Question
+from service.core.sentence_terms import gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
 QUESTION_STOPWORDS = tuple(sorted(ENGLISH_STOP_WORDS | {"did", "does", "say", "said", "tell"}))
@@ -49,76 +48,9 @@ FEATURES = (
 )
 
 
-@dataclass(frozen=True)
-class Question:
-    """What the feature matrix reads of a question: its terms in order, their idf weights by term, its words,
-    and from those the terms' vocabulary ids and weights as arrays, the table's ids of its names, and its kind."""
-
-    terms: tuple[str, ...]
-    weights: dict[str, float]
-    words: set[str]
-    term_ids: np.ndarray
-    weight_values: np.ndarray
-    named: np.ndarray
-    kind: int
-
-
 def question_type(question: str) -> int:
     """Index of the question's kind in QUESTION_TYPES (len(QUESTION_TYPES) when none matches)."""
     return next((number for number, (_, pattern) in enumerate(QUESTION_TYPE_PATTERNS) if pattern.search(question)), len(QUESTION_TYPES))
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """The sentences up for quoting, and what retrieval knew of the passages that hold them."""
-
-    sentence_ids: list[int]
-    # For each sentence: the best fused score and rank of a retrieved passage holding it, that chunk's scores.
-    passage_score: np.ndarray
-    passage_rank: np.ndarray
-    chunk_dense: np.ndarray
-    chunk_lexical: np.ndarray
-    document_lexical: np.ndarray
-    # The position of each sentence's document, to compare it with the other candidates of its document.
-    documents: np.ndarray
-    dense: np.ndarray
-    dense_prev: np.ndarray
-    dense_next: np.ndarray
-    lexical: np.ndarray
-    # Each sentence's previous and next sentence in its document (-1: none), for coverage in context.
-    previous: np.ndarray
-    following: np.ndarray
-    # What the index knows of every sentence regardless of the question; how to read a text.
-    table: SentenceTable
-    read_text: Callable[[int], str]
-    # Mean and spread of the question's cosine to sentences at large.
-    background: tuple[float, float] = (0.0, 1.0)
-
-    @cached_property
-    def texts(self) -> list[str]:
-        """The candidates' texts (read only when asked for: the features come from the table)."""
-        return [self.read_text(sentence_id) for sentence_id in self.sentence_ids]
-
-    @cached_property
-    def ids(self) -> np.ndarray:
-        """sentence_ids as an array."""
-        return np.asarray(self.sentence_ids, dtype=np.int64)
-
-    @cached_property
-    def terms(self) -> Terms:
-        """The terms of the candidates (rows 0..n-1), of their previous sentences (n..2n-1) and of their next
-        ones (2n..3n-1), for the NumPy feature code (the compiled kernel reads the table itself)."""
-        return Terms.of(self.table, np.concatenate([self.ids, self.previous, self.following]))
-
-    @cached_property
-    def same_document(self) -> np.ndarray:
-        """(n x n) whether two candidates come from the same document."""
-        return self.documents[:, None] == self.documents[None, :]
-
-    @property
-    def edges(self) -> np.ndarray:
-        """Whether each sentence starts and ends a paragraph (n x 2)."""
-        return np.asarray(self.table.flags[self.ids, 4:6], dtype=np.float32).reshape(-1, 2)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from indexer.lexical import BM25_SETTINGS, LexicalIndex, text_tokens
-from indexer.sentence_table import SentenceTable
+from indexer.storage.lexical import BM25_SETTINGS, LexicalIndex, text_tokens
+from indexer.storage.sentence_table import SentenceTable
 
 
 @dataclass(frozen=True)

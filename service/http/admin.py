@@ -17,12 +17,11 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.handlers import BaseRouteHandler
 from litestar.params import Body, PathParameter
 
-from indexer.publish import PublishError, version_dir
-from indexer.store import IndexStoreError
-from service.http import metrics
+from indexer.storage.publish import PublishError, version_dir
+from indexer.storage.store import IndexStoreError
 from service.core.retrieval import reopened
+from service.http import metrics
 from service.http.uploads import Changed, UploadRejected
-
 
 log = logging.getLogger(__name__)
 

@@ -13,35 +13,34 @@ import anyio
 import msgspec
 from litestar import Litestar, Response, asgi, get, post
 from litestar.datastructures import State
+from litestar.handlers import ASGIRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from litestar.handlers import ASGIRouteHandler
-from litestar.logging.config import LoggingConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from indexer.lifetime import die_with_supervisor
-from service.http import metrics
-from service.http.access import api_key_guard, cors_config, rate_limit_config
-from service.http.admin import document_routes, follow_published, reload_index
+from indexer.storage.lifetime import die_with_supervisor
+from service.chat.openai_api import chat_completions, list_models, retrieve_model
 from service.core.answer import answer_question, shipped_models
+from service.core.answer_pool import off_loop, use_answer_threads
 from service.core.batching import question_encoder
 from service.core.documents import document_info, list_documents
 from service.core.filters import Filters, restriction
-from service.http.http_errors import EXCEPTION_HANDLERS
-from service.mcp.server import ReportServer, Served, http_app
-from service.http.observe import RequestObserver, answered, metrics_endpoint
-from service.chat.openai_api import chat_completions, list_models, retrieve_model
-from service.page.routes import page_routes
-from service.http.request_log import RequestLog, note_question
 from service.core.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever
-from service.settings import Settings, answer_settings_from, available_cores
-from service.http.sse import event_stream
-from service.core.answer_pool import off_loop, use_answer_threads
 from service.core.streaming import answer_events
 from service.core.types import Answer, DocumentInfo, DocumentPage, Passage
+from service.http import metrics
+from service.http.access import api_key_guard, cors_config, rate_limit_config
+from service.http.admin import document_routes, follow_published, reload_index
+from service.http.http_errors import EXCEPTION_HANDLERS
+from service.http.observe import RequestObserver, answered, metrics_endpoint
+from service.http.request_log import RequestLog, note_question
+from service.http.sse import event_stream
 from service.http.uploads import Library
-
+from service.mcp.server import ReportServer, Served, http_app
+from service.page.routes import page_routes
+from service.settings import Settings, answer_settings_from, available_cores
 
 MAX_PAGE = 500
 # SQLite takes offsets up to 2**63 - 1 and fails beyond; no index holds anything like this many documents.

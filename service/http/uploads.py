@@ -16,12 +16,12 @@ import msgspec
 import yaml
 
 from indexer.build import BuildReport, BuildSettings, build_index
-from indexer.embedding import Encoder
-from indexer.extract import SUPPORTED_EXTENSIONS, Extracted, UnreadableDocument, detect_format
-from indexer.loading import SIDECAR_SUFFIX
-from indexer.metadata import FIELDS, MANIFEST_NAMES, date_range
-from indexer.publish import rollback
-from indexer.store import Index
+from indexer.encoding.embedding import Encoder
+from indexer.reading.extract import SUPPORTED_EXTENSIONS, Extracted, UnreadableDocument, detect_format
+from indexer.reading.loading import SIDECAR_SUFFIX
+from indexer.reading.metadata import FIELDS, MANIFEST_NAMES, date_range
+from indexer.storage.publish import rollback
+from indexer.storage.store import Index
 from service.http.metrics import record_build
 
 UNSAFE = re.compile(r"[^\w.\-]+")

@@ -19,17 +19,17 @@ from mcp_types import Resource
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
-from indexer.publish import PublishError, version_dir
-from indexer.store import IndexStoreError
-from service.http import metrics
+from indexer.storage.publish import PublishError, version_dir
+from indexer.storage.store import IndexStoreError
 from service.core.answer import AnswerSettings, answer_question
 from service.core.answer_pool import answer_pool, use_answer_threads
 from service.core.documents import document_info, list_documents
 from service.core.errors import InvalidRequest, UnknownDocument
 from service.core.filters import MAX_VALUES, Filters
 from service.core.retrieval import MAX_K, MAX_QUESTION_CHARS, RetrievalSettings, Retriever, reopened
-from service.settings import Settings, answer_settings_from
 from service.core.types import Answer, Evidence
+from service.http import metrics
+from service.settings import Settings, answer_settings_from
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.lexical import LexicalIndex, tokenize
-from indexer.records import RecordStore, advise_random
+from indexer.storage.lexical import LexicalIndex, tokenize
+from indexer.storage.records import RecordStore, advise_random
 
 NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|quarter)\b",

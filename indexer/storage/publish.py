@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from indexer.failpoints import failpoint
-from indexer.lifetime import process_alive
+from indexer.storage.lifetime import process_alive
 
 POINTER = "CURRENT"
 VERSIONS = "versions"

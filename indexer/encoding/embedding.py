@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer import models
-from indexer.model_cache import ModelNotFound
+from indexer.encoding import models
+from indexer.encoding.model_cache import ModelNotFound
 
 # Nothing may be fetched from a model hub here; fail fast instead of hanging on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,8 +71,8 @@ def load_sentence_transformer(location: Path | str, backend: str, threads: int) 
 def load_int8_model(location: Path | str, threads: int) -> Any:
     """The int8 export run directly on ONNX Runtime, or through sentence-transformers for pipelines
     the direct runner does not reproduce."""
-    from indexer.onnx_encoder import OnnxSentenceEncoder, UnsupportedModel
-    from indexer.quantize import INT8_FILE, int8_model_dir
+    from indexer.encoding.onnx_encoder import OnnxSentenceEncoder, UnsupportedModel
+    from indexer.encoding.quantize import INT8_FILE, int8_model_dir
 
     if not Path(location).is_dir():
         raise ModelNotFound(f"the onnx-int8 backend needs a local model directory, not {str(location)!r}")

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from indexer.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
 from indexer.failpoints import failpoint
-from indexer.furniture import document_furniture
-from indexer.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
+from indexer.reading.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
+from indexer.reading.furniture import document_furniture
+from indexer.reading.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
 from indexer.types import Document, Skipped
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from indexer.model_cache import CACHE_ENV, model_cache_dir  # noqa: F401 (CACHE_ENV: its old home, re-exported)
-from indexer.models import STAMP, verified_file_hashes
+from indexer.encoding.model_cache import CACHE_ENV, model_cache_dir  # noqa: F401 (CACHE_ENV: its old home, re-exported)
+from indexer.encoding.models import STAMP, verified_file_hashes
 
 # Dynamic (calibration-free) int8 with the AVX-512 VNNI settings: this CPU's fastest int8 path.
 QUANTIZATION = "avx512_vnni"

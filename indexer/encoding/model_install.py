@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.embedding import DEFAULT_MODEL, bundled_model_paths, model_weights_sha256
-from indexer.model_cache import model_cache_dir
-from indexer.models import (
+from indexer.encoding.embedding import DEFAULT_MODEL, bundled_model_paths, model_weights_sha256
+from indexer.encoding.model_cache import model_cache_dir
+from indexer.encoding.models import (
     PACKAGED_MODELS,
     PackagedModel,
     PackagedModelError,

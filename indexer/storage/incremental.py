@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.publish import VERSIONS, version_dir
-from indexer.store import Index, IndexStoreError, Manifest, read_manifest
+from indexer.storage.publish import VERSIONS, version_dir
+from indexer.storage.store import Index, IndexStoreError, Manifest, read_manifest
 from indexer.types import Chunk, Document, Sentence
 
 

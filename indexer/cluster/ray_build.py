@@ -22,12 +22,12 @@ from indexer.build import (
     build_from_documents,
     split_documents,
 )
-from indexer.embedding import Encoder, load_encoder
+from indexer.cluster.ray_cluster import ray_session
+from indexer.encoding.embedding import Encoder, load_encoder
 from indexer.failpoints import failpoint
-from indexer.incremental import Piece
-from indexer.loading import MAX_FILE_BYTES, load_candidate, plan_corpus, warn_unlisted
-from indexer.publish import DEFAULT_KEEP
-from indexer.ray_cluster import ray_session
+from indexer.reading.loading import MAX_FILE_BYTES, load_candidate, plan_corpus, warn_unlisted
+from indexer.storage.incremental import Piece
+from indexer.storage.publish import DEFAULT_KEEP
 from indexer.types import Chunk, Document, NodeWork, Sentence, Skipped
 
 # SciFact abstracts give about 11 texts each: a batch is about a second of one worker's encoding.

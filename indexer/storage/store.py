@@ -14,12 +14,12 @@ import msgspec
 import numpy as np
 
 from indexer.failpoints import failpoint
-from indexer.lexical import LexicalIndex
-from indexer.publish import DEFAULT_KEEP, PublishError, check_writable, publish, staging_dir, version_dir
-from indexer.records import RecordStore, write_records
-from indexer.sentence_table import SentenceTable, compute_sentence_table
+from indexer.storage.lexical import LexicalIndex
+from indexer.storage.publish import DEFAULT_KEEP, PublishError, check_writable, publish, staging_dir, version_dir
+from indexer.storage.records import RecordStore, write_records
+from indexer.storage.sentence_table import SentenceTable, compute_sentence_table
+from indexer.storage.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
 from indexer.types import Chunk, Document, NodeWork, Sentence
-from indexer.vectors import RowReader, build_vector_index, open_vector_index, search_one_query_per_thread, search_parameters
 
 FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
@@ -225,7 +225,7 @@ def check_same_weights(manifest: Manifest, model: str, index_dir: Path, model_sh
     if not manifest.model_sha256:  # built before the weights were recorded
         return
     if model_sha256 is None:
-        from indexer.embedding import model_weights_sha256
+        from indexer.encoding.embedding import model_weights_sha256
 
         model_sha256 = model_weights_sha256(model)
     if model_sha256 and model_sha256 != manifest.model_sha256:

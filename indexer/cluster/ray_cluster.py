@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from indexer.ray_auth import authentication
+from indexer.cluster.ray_auth import authentication
 
 RAY_INSTALL = "pip install -e '.[ray]'"
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -104,7 +104,7 @@ def gcs_address(address: str) -> str | None:
 def ray_session(address: str, cpus: int | None = None, token_file: Path | None = None) -> Iterator[int]:
     """Connected to the cluster at address (reusing this process's connection if there is one); its CPUs.
     A private cluster (address "local") gets `cpus` CPUs, by default every core. token_file names the
-    cluster's authentication token when it is not where Ray looks (indexer.ray_auth)."""
+    cluster's authentication token when it is not where Ray looks (indexer.cluster.ray_auth)."""
     ray = import_ray(address)
     if ray.is_initialized():
         yield cluster_cpus(ray)

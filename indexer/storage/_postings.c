@@ -1,4 +1,4 @@
-/* BM25 scores from a bm25s index's postings (indexer/lexical.py LexicalIndex.scores and scores_for), compiled.
+/* BM25 scores from a bm25s index's postings (indexer/storage/lexical.py LexicalIndex.scores and scores_for), compiled.
 
    The same float32 additions in the same order as bm25s's np.add.at loop and scores_for's NumPy loop: one term
    after another, in query order. Built when a C compiler is present (the extension is optional). */

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 import logging
 import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,10 +13,10 @@ import bm25s
 import numpy as np
 import Stemmer
 
-from indexer.records import advise_random
+from indexer.storage.records import advise_random
 
 try:
-    from indexer import _postings
+    from indexer.storage import _postings
 except ImportError:  # built without a C compiler: bm25s and NumPy score alike, a little slower
     _postings = None
 

@@ -9,9 +9,9 @@ import lxml.html
 import trafilatura
 from lxml.etree import ParserError
 
-from indexer.extract import Extracted, UnreadableDocument
-from indexer.extract.text import MARKDOWN_HEADING
-from indexer.furniture import matching_lines
+from indexer.reading.extract.extracted import Extracted, UnreadableDocument
+from indexer.reading.extract.text import MARKDOWN_HEADING
+from indexer.reading.furniture import matching_lines
 from indexer.types import Heading
 
 # Meta tag names (lower case) that carry a field we know, beside tags named after the field itself.

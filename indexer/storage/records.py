@@ -19,8 +19,8 @@ from typing import Any, TypeVar, overload
 import msgspec
 import numpy as np
 
-from indexer.metadata import date_range
-from indexer.structure import heading_span, page_numbers, section_path
+from indexer.reading.metadata import date_range
+from indexer.reading.structure import heading_span, page_numbers, section_path
 from indexer.types import Chunk, Document, Heading, Sentence
 
 Record = TypeVar("Record", Chunk, Sentence)

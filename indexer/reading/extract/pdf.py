@@ -18,7 +18,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psparser import PSLiteral
 from pdfminer.utils import decode_text as decode_pdf_string
 
-from indexer.extract import Extracted, UnreadableDocument
+from indexer.reading.extract.extracted import Extracted, UnreadableDocument
 from indexer.types import Heading
 
 # Blocks this close to the top or bottom edge (share of page height) may be running headers or footers.

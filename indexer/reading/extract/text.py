@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from indexer.extract import Extracted, UnreadableDocument, decode_text
-from indexer.furniture import matching_lines, title_line
+from indexer.reading.extract.extracted import Extracted, UnreadableDocument, decode_text
+from indexer.reading.furniture import matching_lines, title_line
 from indexer.types import Heading
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -20,7 +20,7 @@ def first_line(text: str) -> str | None:
 
 
 def title_furniture(text: str, start: int = 0) -> tuple[tuple[int, int], ...]:
-    """The plain-text title line of text[start:] (indexer.furniture's rule) and every line repeating it."""
+    """The plain-text title line of text[start:] (indexer.reading.furniture's rule) and every line repeating it."""
     title = title_line(text, start)
     return (title, *matching_lines(text, title[1], text[title[0] : title[1]])) if title else ()
 

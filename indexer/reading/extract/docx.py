@@ -12,7 +12,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from indexer.extract import Extracted, UnreadableDocument
+from indexer.reading.extract.extracted import Extracted, UnreadableDocument
 from indexer.types import Heading
 
 HEADING_STYLE = re.compile(r"Heading (\d)")

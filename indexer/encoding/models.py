@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from indexer.model_cache import ModelNotFound, model_cache_dir
+from indexer.encoding.model_cache import ModelNotFound, model_cache_dir
 
 # Written last into an assembled folder: the hashes and sizes it was verified against.
 STAMP = ".assembled.json"

@@ -1,0 +1,1 @@
+"""Reading documents: a corpus file's format, text, pages, headings, metadata and furniture."""
