@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from indexer.failpoints import failpoint
-from indexer.reading.extract import SUPPORTED_EXTENSIONS, UnreadableDocument, detect_format
+from indexer.reading.extract import SUPPORTED_EXTENSIONS, Extracted, UnreadableDocument, detect_format
 from indexer.reading.furniture import document_furniture
-from indexer.reading.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, merge
+from indexer.reading.metadata import MANIFEST_NAMES, ManifestError, corpus_manifest, is_generic_title, merge
 from indexer.types import Document, Skipped
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES,
     if not extracted.text[extracted.body_start :].strip():
         raise UnreadableDocument("no text after the front matter")
     metadata = merge(extracted.properties, listed or {}, read_sidecar(path), extracted.front_matter)
-    title = str(metadata.get("title") or extracted.title or path.stem)
+    title = document_title(metadata, extracted, path)
     return Document(
         doc_id=path.relative_to(corpus_dir).as_posix(),
         text=extracted.text,
@@ -82,6 +82,15 @@ def load_document(path: Path, corpus_dir: Path, max_bytes: int = MAX_FILE_BYTES,
         format=found.name,
         furniture=document_furniture(extracted.text, extracted.body_start, title, extracted.furniture),
     )
+
+
+def document_title(metadata: dict[str, Any], extracted: Extracted, path: Path) -> str:
+    """The title a person gave (front matter, sidecar, manifest), else the file's own property unless it is a
+    template's or file's name, else the document's own cover or first heading, else the file name."""
+    given = metadata.get("title")
+    if given and (given != extracted.properties.get("title") or not is_generic_title(given)):
+        return str(given)
+    return extracted.title or path.stem
 
 
 def iter_candidate_files(corpus_dir: Path) -> Iterator[Path]:

@@ -17,6 +17,12 @@ SYNONYMS = {"document_type": "report_type", "type": "report_type", "category": "
 MANIFEST_NAMES = ("metadata.csv", "metadata.json")
 PATH_COLUMNS = ("path", "doc_id", "file")
 DATE = re.compile(r"(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+# Titles authoring tools leave behind that name no document: a template's name, a file name, "Final report".
+GENERIC_TITLE = re.compile(
+    r"\btemplate\b|^microsoft (word|excel|powerpoint) - |\.(docx?|pdf|rtf|odt|indd)$|"
+    r"^((final|draft|interim|full)\s+)?(report|document|untitled|title|doc|slides?)(\s*\d+)?$|^document\s*\d*$|^untitled",
+    re.IGNORECASE,
+)
 
 
 class ManifestError(ValueError):
@@ -64,6 +70,12 @@ def merge(*layers: dict[Any, Any]) -> dict[str, Any]:
     for layer in layers:
         merged.update(uniform(layer))
     return merged
+
+
+def is_generic_title(title: object) -> bool:
+    """Whether a title names no document: empty, a template's or a file's name, or a word like "Final report"."""
+    text = " ".join(str(title or "").split())
+    return len(text) < 3 or bool(GENERIC_TITLE.search(text))
 
 
 def date_range(value: object) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from indexer.reading.extract.extracted import Extracted, UnreadableDocument
+from indexer.reading.metadata import is_generic_title
 from indexer.types import Heading
 
 HEADING_STYLE = re.compile(r"Heading (\d)")
@@ -73,5 +74,6 @@ def extract(data: bytes) -> Extracted:
     if not text.strip():
         raise UnreadableDocument("Word document has no text")
     metadata = core_properties(document)
-    title = metadata.get("title") or (headings[0].text if headings else None)
+    # The file's own title property outranks this when it names the document (indexer.reading.loading).
+    title = next((heading.text for heading in headings if not is_generic_title(heading.text)), None)
     return Extracted(text, title=title, properties=metadata, headings=tuple(headings), furniture=tuple(furniture))

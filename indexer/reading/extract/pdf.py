@@ -19,6 +19,7 @@ from pdfminer.psparser import PSLiteral
 from pdfminer.utils import decode_text as decode_pdf_string
 
 from indexer.reading.extract.extracted import Extracted, UnreadableDocument
+from indexer.reading.metadata import GENERIC_TITLE, is_generic_title
 from indexer.types import Heading
 
 # Blocks this close to the top or bottom edge (share of page height) may be running headers or footers.
@@ -27,6 +28,8 @@ PAGE_NUMBER = re.compile(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-")
 HEADING_SIZE_RATIO = 1.15
 # A cover title may wrap over several lines, unlike a heading, but is never a paragraph.
 COVER_TITLE_CHARS = 200
+# How far into a PDF its title page may be: a cover letter of two pages may come first.
+TITLE_PAGES = 4
 PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?")
 
 
@@ -166,6 +169,32 @@ def cover_blocks(pages: list[list[Block]]) -> int:
     return count
 
 
+def cover_title(pages: list[list[Block]]) -> str | None:
+    """The title on a report's title page: from the first block set in the largest heading size (within
+    the first pages; a cover letter may come first), the title-shaped blocks that follow it up to a label
+    such as "Prepared for:", less generic words such as "FINAL REPORT"; capitals made title case."""
+    levels = heading_levels(pages[:TITLE_PAGES])
+    top = next((size for size, level in levels.items() if level == 1), None)
+    for blocks in pages[:TITLE_PAGES]:
+        first = next((number for number, block in enumerate(blocks) if is_heading_shape(block) and round(block.size, 1) == top), None)
+        if first is None:
+            continue
+        parts: list[str] = []
+        for block in blocks[first:]:
+            if block.text.endswith((":", ".")) or sum(map(len, parts)) + len(block.text) > COVER_TITLE_CHARS:
+                break
+            parts += [] if GENERIC_TITLE.search(block.text) else [block.text]
+        return " ".join(title_case(part) for part in parts) or None
+    return None
+
+
+def title_case(text: str) -> str:
+    """'FISCAL YEAR 2023 TRIENNIAL REVIEW' as 'Fiscal Year 2023 Triennial Review'; acronyms (ADA, FTA) and mixed case kept."""
+    if not text.isupper() or len(text.split()) < 3:
+        return text
+    return " ".join(word.capitalize() if len(word) > 3 and word.isalpha() else word for word in text.split())
+
+
 def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Heading, ...], tuple[tuple[int, int], ...]]:
     """The document text (paragraphs separated by blank lines, continued ones rejoined across text
     boxes and pages), the offset where each page's text starts, the headings and the cover title's spans."""
@@ -217,5 +246,6 @@ def extract(data: bytes) -> Extracted:
     text, starts, headings, furniture = assemble(pages)
     if not text.strip():
         raise UnreadableDocument("PDF has no extractable text (a scan? OCR is not supported)")
-    title = metadata.get("title") or (headings[0].text if headings else None)
+    # The file's own title property outranks this when it names the document (indexer.reading.loading).
+    title = cover_title(pages) or next((heading.text for heading in headings if not is_generic_title(heading.text)), None)
     return Extracted(text, title=title, properties=metadata, pages=starts, headings=headings, furniture=furniture)
