@@ -1,7 +1,7 @@
 """What each sentence is regardless of the question, worked out once when the index is written: its BM25 terms
 (ids in the sentence lexical index's vocabulary, in order), its capitalised names, whether it holds numbers,
 years, months or amounts, whether it starts or ends a paragraph, whether it may be quoted, and a hash of its
-text. The answer step reads these by sentence id instead of re-deriving them for every question."""
+text, and how much of its wording recurs across reports. The answer step reads these by sentence id instead of re-deriving them for every question."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from indexer.storage.lexical import LexicalIndex, tokenize
 from indexer.storage.records import RecordStore, advise_random
+from indexer.storage.templates import template_shares
 
 NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half|quarter)\b",
@@ -25,7 +26,9 @@ MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|Septem
 AMOUNT = re.compile(r"%|\bper\s*cent\b|\bpercent\b|[£$€]\s?\d", re.IGNORECASE)
 CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 # Arrays of the table, one file each, memory-mapped when the index opens.
-ARRAYS = ("term_offsets", "term_ids", "name_offsets", "name_ids", "distinct_terms", "flags", "text_hash")
+ARRAYS = ("term_offsets", "term_ids", "name_offsets", "name_ids", "distinct_terms", "flags", "text_hash", "template_share")
+# Arrays added after indexes were first written with a table: read as zeros when missing.
+LATER_ARRAYS = ("template_share",)
 FOLDER = "sentence_table"
 NAMES_FILE = "names.json"
 
@@ -43,6 +46,8 @@ class SentenceTable:
     flags: np.ndarray
     text_hash: np.ndarray
     names: dict[str, int]
+    # The share of each sentence's wording that recurs across reports (indexer.storage.templates).
+    template_share: np.ndarray
 
     def save(self, directory: Path) -> None:
         """Write the table into directory/FOLDER."""
@@ -58,7 +63,9 @@ class SentenceTable:
         folder = directory / FOLDER
         if not folder.is_dir():
             return None
-        arrays = {name: advise_random(np.load(folder / f"{name}.npy", mmap_mode="r")) for name in ARRAYS}
+        present = [name for name in ARRAYS if name not in LATER_ARRAYS or (folder / f"{name}.npy").is_file()]
+        arrays = {name: advise_random(np.load(folder / f"{name}.npy", mmap_mode="r")) for name in present}
+        arrays.setdefault("template_share", np.zeros(len(arrays["flags"]), dtype=np.float32))
         names = json.loads((folder / NAMES_FILE).read_text(encoding="utf-8"))
         return cls(**arrays, names={name: number for number, name in enumerate(names)})
 
@@ -123,5 +130,5 @@ def compute_sentence_table(records: RecordStore, lexical: LexicalIndex) -> Sente
     return SentenceTable(
         term_offsets, term_ids, name_offsets, name_ids,
         np.array([len(set(sequence)) for sequence in sequences], dtype=np.int32), flags,
-        np.array([text_hash(text) for text in texts], dtype=np.int64), names,
+        np.array([text_hash(text) for text in texts], dtype=np.int64), names, template_shares(texts, spans[:, 0].tolist()),
     )
