@@ -10,13 +10,15 @@ from functools import lru_cache
 import numpy as np
 
 from indexer.storage.sentence_table import FLAGS
+from service.core.answer_kinds import asked_kind, holds_kind
 from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked
 from service.core.ranker import AnswerRanker, load_ranker
 from service.core.retrieval import RetrievalSettings, Retriever, check_k
 from service.core.sentence_features import Candidates, feature_matrix
-from service.core.types import Answer, Evidence, Passage
+from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
+from service.core.types import Answer, Evidence, Passage, Quote
 
 UNQUOTABLE = FLAGS.index("unquotable")
 NO_ANSWER = "No answer: the indexed reports do not appear to address this question."
@@ -101,9 +103,14 @@ def quotable_rows(retriever: Retriever, candidates: Candidates, order: list[tupl
     table, kept, seen = retriever.index.sentence_table, [], {}
     # Lists, not arrays: reading one element of a list is a tenth of the cost of an array's.
     unquotable, hashes = table.flags[candidates.ids, UNQUOTABLE].tolist(), table.text_hash[candidates.ids].tolist()
+    # Only a sentence of few terms can be a fragment, so only those are read.
+    short = (table.distinct_terms[candidates.ids] < FRAGMENT_WORDS).tolist()
     for row, score in order:
-        # A heading or title names a topic but says nothing about it, so it is never quoted as an answer.
-        if unquotable[row] or repeats(candidates, row, seen.get(hashes[row])):
+        # A heading or title names a topic but says nothing about it, so it is never quoted as an answer; nor
+        # is a fragment: a table cell, a heading the PDF did not mark, an address line.
+        if unquotable[row] or (short[row] and is_fragment(candidates.read_text(candidates.sentence_ids[row]))):
+            continue
+        if repeats(candidates, row, seen.get(hashes[row])):
             continue
         seen[hashes[row]] = row
         kept.append((row, score))
@@ -150,8 +157,8 @@ def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Eviden
     return Evidence(sentence.text, sentence.doc_id, records.title(sentence.doc_id), sentence.start, sentence.end, round(score, 6), pages, section)
 
 
-def compose_answer(best: Evidence) -> str:
-    """The best sentence quoted verbatim, with its source title."""
+def compose_answer(best: Evidence | Quote) -> str:
+    """The quoted passage (or the best sentence) verbatim, with its source title."""
     return f"“{best.text}” ({best.title})"
 
 
@@ -166,6 +173,9 @@ class Draft:
     # Every quotable candidate sentence, best first (eval reads ranks past the quoted evidence).
     ranking: list[int] = field(default_factory=list)
     models: VerdictModel | None = None
+    quote: Quote | None = None
+    # False when the question asks for an amount, a count or a date and the quote holds none.
+    holds_asked: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,11 +192,11 @@ class Prepared:
 
 def prepare_candidates(retriever: Retriever, question: str, k: int, settings: AnswerSettings, ranked: bool) -> Prepared:
     """Retrieve the k passages to show and the candidate sentences to rank (from more chunks when ranked)."""
-    text, query_vector = retriever.query(question)
-    scores = retriever.query_scores(text, query_vector, settings.retrieval)
+    text, query_vector, retrieval = retriever.scoped_query(question, settings.retrieval)
+    scores = retriever.query_scores(text, query_vector, retrieval)
     if scores.allowed is not None and scores.allowed.empty:
         return Prepared(text, [], None, scores.allowed.notice)
-    chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, ANSWER_CHUNKS), settings.retrieval, scores)
+    chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, ANSWER_CHUNKS), retrieval, scores)
     shown = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[: max(k, CONFIDENCE_PASSAGES if ranked else 0)]]
     passages = shown[:k]
     if not chunks:
@@ -208,7 +218,9 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
         return Draft(prepared.passages, [], {}, prepared.notice)
     ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, ranker, settings)
     evidence = choose_evidence(retriever, ranking, ranker, settings)
-    return Draft(prepared.passages, evidence, ranking.features, ranking=ranking.sentence_ids, models=models)
+    quote = quote_for(retriever.index, evidence[0], ranking.sentence_ids[0]) if evidence else None
+    holds_asked = quote is None or holds_kind(quote.text, asked_kind(question))
+    return Draft(prepared.passages, evidence, ranking.features, ranking=ranking.sentence_ids, models=models, quote=quote, holds_asked=holds_asked)
 
 
 @dataclass(frozen=True)
@@ -239,7 +251,9 @@ def judge(draft: Draft, settings: AnswerSettings) -> Verdict:
     if coverage < (coverage_model.threshold if settings.abstain_below is None else settings.abstain_below):
         verdict = "none"
     else:
-        verdict = "answer" if confidence >= (models.answer.threshold if settings.answer_from is None else settings.answer_from) else "uncertain"
+        sure = confidence >= (models.answer.threshold if settings.answer_from is None else settings.answer_from)
+        # A quote without the amount, count or date asked for may be on topic, but it does not answer.
+        verdict = "answer" if sure and draft.holds_asked else "uncertain"
     return Verdict(verdict, round(confidence, 4), round(coverage, 4))
 
 
@@ -247,7 +261,7 @@ def answer_text(draft: Draft, verdict: Verdict) -> str:
     """The reply a reader sees: the best sentence quoted (as the closest passage when uncertain), or a plain no-answer."""
     if verdict.abstained:
         return draft.notice or NO_ANSWER
-    quote = compose_answer(draft.evidence[0])
+    quote = compose_answer(draft.quote or draft.evidence[0])
     return quote if verdict.verdict == "answer" else UNCERTAIN + quote
 
 
@@ -263,6 +277,7 @@ def finish_answer(draft: Draft, verdict: Verdict, took_ms: float) -> Answer:
         passages=draft.passages,
         took_ms=round(took_ms, 3),
         notice=draft.notice,
+        quote=None if verdict.abstained else draft.quote,
     )
 
 

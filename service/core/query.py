@@ -9,7 +9,7 @@ import re
 # and none that answers, so retrieval uses the topic that follows them.
 FRAMING = re.compile(
     r"""^\s*(?:what|how)\s+(?:did|does|do|has|have|was|is)\s+(?:the\s+)?
-    (?:hm\s*)?(?:inspector|inspectors|inspectorate|inspection|report|statement|hmic|hmicfrs)(?:'s)?
+    (?:hm\s*)?(?:inspector|inspectors|inspectorate|inspection|report|statement|hmic|hmicfrs|reviewer|reviewers|review|fta|auditor|auditors)(?:'s)?
     (?:\s+report|\s+statement)?\s+
     (?:say|said|think|find|found|conclude|concluded|note|noted|write|wrote|report|reported|mention|mentioned|observe|observed)
     \s+(?:about|on|regarding|concerning|of|in\s+relation\s+to)\s+(?P<topic>.+?)\s*\??\s*$""",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
+import msgspec
 import numpy as np
 
 from indexer.encoding.embedding import DEFAULT_BACKEND, Encoder, load_encoder
@@ -17,6 +18,7 @@ from service.core.answer_kernel import best_in_spans
 from service.core.errors import InvalidRequest
 from service.core.filters import Filters, Restriction, restriction
 from service.core.fusion import convex_fusion_arrays, fuse_scores, ranked
+from service.core.named_documents import DocumentNames, without_words
 from service.core.query import retrieval_text
 from service.core.sentence_terms import row_values
 from service.core.types import Passage
@@ -168,6 +170,32 @@ class Retriever:
         text = retrieval_text(check_question(question))
         return text, self.encode_question(text)
 
+    @cached_property
+    def document_names(self) -> DocumentNames:
+        """Every document's names (title, short metadata values), read once."""
+        return DocumentNames.of_records(self.index.records.query("SELECT position, title, metadata FROM documents"))
+
+    def scoped_query(self, question: str, settings: RetrievalSettings) -> tuple[str, np.ndarray, RetrievalSettings]:
+        """query() within the reports the question names: the vector of the whole question (within its reports
+        its names still steer the encoder better than a question without them), the text less the names."""
+        text, vector = self.query(question)
+        text, settings = self.scoped(question, text, settings)
+        return text, vector, settings
+
+    def scoped(self, question: str, text: str, settings: RetrievalSettings) -> tuple[str, RetrievalSettings]:
+        """The reports a question names as a doc_ids filter (within the reader's own filters), and the text
+        to match terms with less their names; the question and settings unchanged when it names none."""
+        named = self.document_names.named(question)
+        if named is None:
+            return text, settings
+        filters = settings.filters or Filters()
+        doc_ids = [self.index.records.doc_id(position) for position in named.positions]
+        doc_ids = [doc_id for doc_id in doc_ids if filters.doc_ids is None or doc_id in filters.doc_ids]
+        scoped = msgspec.structs.replace(filters, doc_ids=doc_ids)
+        if not doc_ids or restriction(self.index, scoped).empty:
+            return text, settings
+        return without_words(text, named.words), replace(settings, filters=scoped)
+
     def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
         """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""
         scan = len(self.index.sentences) <= settings.sentence_scan_max
@@ -270,7 +298,7 @@ class Retriever:
 
     def search(self, question: str, k: int = 5, settings: RetrievalSettings = RetrievalSettings()) -> list[Passage]:
         """Validated question in, the k best passages out."""
-        text, vector = self.query(question)
+        text, vector, settings = self.scoped_query(question, settings)
         return self.passages(text, vector, check_k(k), settings)
 
 

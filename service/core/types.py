@@ -36,6 +36,21 @@ class Evidence(msgspec.Struct, frozen=True):
     section: list[str] = []
 
 
+class Quote(msgspec.Struct, frozen=True):
+    """The passage an answer quotes: its key sentence with the sentences that complete it, exact text and offsets."""
+
+    text: str
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    # The key sentence within it (the first evidence), for highlighting.
+    key_start: int
+    key_end: int
+    pages: list[int] = []
+    section: list[str] = []
+
+
 class Answer(msgspec.Struct, frozen=True, omit_defaults=True):
     """An extractive answer: quoted evidence sentences and a verdict on them, or none."""
 
@@ -54,6 +69,8 @@ class Answer(msgspec.Struct, frozen=True, omit_defaults=True):
     took_ms: float
     # Why nothing was searched, e.g. filters that match no document; absent otherwise.
     notice: str | None = None
+    # The passage quoted: the first evidence with the sentences that complete it; absent when nothing is quoted.
+    quote: Quote | None = None
 
 
 class DocumentSummary(msgspec.Struct, frozen=True):

@@ -53,7 +53,7 @@ async function documentInfo(docId) {
   return documents.get(docId);
 }
 
-function renderAnswer(cited) {
+function renderAnswer(cited, passage) {
   const body = $("answer-body");
   body.replaceChildren();
   cited.forEach((evidence, i) => {
@@ -61,8 +61,15 @@ function renderAnswer(cited) {
     const quote = element("mark", { class: "quote", "data-doc-id": evidence.doc_id, "data-start": evidence.start, "data-end": evidence.end }, evidence.text);
     const link = element("a", { href: `#source-${number}`, class: "citation", "aria-label": `Source ${number}` }, `[${number}]`);
     link.addEventListener("click", () => { $(`source-${number}`).open = true; });
-    body.append(element("p", {}, element("q", {}, quote), " ", link));
+    // The first quote is the answer's passage: the key sentence marked, with the sentences that complete it.
+    const quoted = i === 0 && passage ? withContext(quote, passage) : [quote];
+    body.append(element("p", {}, element("q", {}, ...quoted), " ", link));
   });
+}
+
+function withContext(mark, passage) {
+  return [codePointSlice(passage.text, 0, passage.key_start - passage.start), mark,
+    codePointSlice(passage.text, passage.key_end - passage.start, passage.end - passage.start)];
 }
 
 function passageFor(evidence, passages) {
@@ -132,7 +139,7 @@ function showAnswer(answer) {
   }
   $("answer-heading").textContent = uncertain ? "Closest passage" : "Answer";
   $("uncertain-note").hidden = !uncertain;
-  renderAnswer(cited);
+  renderAnswer(cited, answer.quote);
   $("confidence").textContent = sureness(answer);
   // The numbers behind the words, for a reader who wants them.
   $("confidence").title = `Probability that the quote answers the question: ${answer.confidence.toFixed(2)}; that the reports cover it: ${answer.coverage.toFixed(2)}`;

@@ -1,0 +1,86 @@
+"""Organisations named in a question select their reports: "What did the FTA find at COLTS?" is asked of
+the COLTS report, and within it "COLTS" no longer favours the cover letter that names it most often."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from service.core.stopwords import ENGLISH_STOP_WORDS
+
+# A word of a name: letters, digits and "&" ("DRBA", "Bay", "5310"); "Bangor's" reads as "Bangor".
+NAME_WORD = re.compile(r"[A-Za-z0-9&]+(?:['’]s\b)?")
+# Metadata values longer than this are descriptions, not names.
+NAME_CHARS = 120
+# A report is selected when its named words weigh at least this share of the best-named report's.
+CLOSE_TO_BEST = 0.75
+# A name must be this rare among the reports to select anything: the name of at most a quarter of them.
+MIN_WEIGHT = math.log(4)
+LITTLE_WORDS = frozenset({"of", "the", "and", "&", "for", "in", "at", "on", "a", "an", "to"})
+
+
+@dataclass(frozen=True)
+class Named:
+    """The reports a question names (positions in the index) and the words of the names it used."""
+
+    positions: tuple[int, ...]
+    words: frozenset[str]
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a name or question, lower-cased, possessives dropped."""
+    return [re.sub(r"['’]s$", "", word).lower() for word in NAME_WORD.findall(text)]
+
+
+def significant(words: list[str]) -> frozenset[str]:
+    """A name's words less the little words between them ("City of Bangor" is {city, bangor})."""
+    return frozenset(word for word in words if word not in LITTLE_WORDS)
+
+
+class DocumentNames:
+    """Each report's names (its title and short metadata values) and how many reports share each name."""
+
+    def __init__(self, names: dict[int, Iterable[str]]) -> None:
+        self.names = {position: {significant(name_words(name)) for name in values} - {frozenset()} for position, values in names.items()}
+        counts = Counter(name for names_of in self.names.values() for name in names_of)
+        total = len(self.names)
+        self.weight = {name: math.log(total / count) for name, count in counts.items()}
+
+    @classmethod
+    def of_records(cls, rows: Iterable[tuple[int, str, str]]) -> DocumentNames:
+        """From (position, title, metadata JSON) rows: the title and every short text value of the metadata."""
+        names = {}
+        for position, title, metadata in rows:
+            values = msgspec.json.decode(metadata) if metadata else {}
+            names[position] = [title, *(value for value in values.values() if isinstance(value, str) and len(value) <= NAME_CHARS)]
+        return cls(names)
+
+    def named(self, question: str) -> Named | None:
+        """The reports one of whose names the question uses whole, when that name is rare among reports; else None.
+
+        score(report) = sum of log(N / reports(name)) over its names all of whose words the question holds;
+        selected: the reports scoring at least CLOSE_TO_BEST of the best, if the best reaches MIN_WEIGHT."""
+        asked = frozenset(name_words(question))
+        used = {position: [name for name in names if name <= asked] for position, names in self.names.items()}
+        scores = {position: sum(self.weight[name] for name in names) for position, names in used.items()}
+        best = max(scores.values(), default=0.0)
+        if best < MIN_WEIGHT:
+            return None
+        positions = tuple(sorted(position for position, score in scores.items() if score >= CLOSE_TO_BEST * best))
+        words = frozenset(word for position in positions for name in used[position] if self.weight[name] >= MIN_WEIGHT for word in name)
+        return Named(positions, words)
+
+
+def without_words(text: str, words: frozenset[str]) -> str:
+    """text less the given name words (and their possessives), for term matching within the named reports."""
+    if not words:
+        return text
+    kept = [token for token in re.split(r"(\s+)", text) if not (token.strip() and "".join(name_words(token)) in words)]
+    stripped = "".join(kept).strip()
+    # A question that is all name ("Roads policing in Northshire") keeps its words: nothing else would match.
+    return stripped if any(word not in ENGLISH_STOP_WORDS for word in name_words(stripped)) else text

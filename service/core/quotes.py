@@ -1,0 +1,62 @@
+"""Answer passages: the key sentence with the sentences that complete it. A sentence that only leads into
+what a report found ("Finding: ... a deficiency was found with the FTA requirements for Maintenance.",
+"Deficiency Description: ... (M5-1)", a line ending in a colon) is quoted with what follows it."""
+
+from __future__ import annotations
+
+import re
+
+from indexer.storage.sentence_table import FLAGS
+from service.core.types import Evidence, Quote
+
+UNQUOTABLE = FLAGS.index("unquotable")
+STARTS_PARAGRAPH = FLAGS.index("starts_paragraph")
+# "Finding:", "Deficiency Description #1:", "Corrective Action(s) and Schedule:" opening a sentence.
+LABEL = re.compile(r"^\W*[A-Z][\w()#’' -]{0,40}:\s")
+# A sentence whose wording mostly recurs across reports is the series' template, not the report's finding.
+TEMPLATED = 0.5
+# Fewer words than this and a sentence is a label or a heading run into the text, not a statement.
+STATEMENT_WORDS = 8
+# A passage grows by at most this many statements after its key sentence, and to at most this many characters.
+FOLLOWING_STATEMENTS = 2
+MAX_PASSAGE_CHARS = 700
+# A line this short without a sentence ending is not a sentence.
+FRAGMENT_WORDS = 12
+SENTENCE_ENDS = (".", "!", "?", ":", ";", ")", "\"", "”", "’", "'")
+
+
+def is_fragment(text: str) -> bool:
+    """Fewer than FRAGMENT_WORDS words and no sentence ending: a table cell, an unmarked heading, an address line."""
+    stripped = text.rstrip()
+    return not stripped.endswith(SENTENCE_ENDS) and len(stripped.split()) < FRAGMENT_WORDS
+
+
+def leads(text: str, template_share: float) -> bool:
+    """Whether a sentence announces what follows rather than stating it."""
+    stripped = text.rstrip()
+    return stripped.endswith(":") or template_share >= TEMPLATED or len(stripped.split()) < STATEMENT_WORDS or bool(LABEL.match(stripped) and len(stripped) < 160)
+
+
+def passage_end(index, key: int) -> int:
+    """The last sentence id of the passage that key opens: key alone, or key and the statements it leads into."""
+    table, sentences = index.sentence_table, index.sentences
+    first = sentences[key]
+    if not leads(first.text, float(table.template_share[key])):
+        return key
+    last, statements, total = key, 0, len(sentences)
+    while statements < FOLLOWING_STATEMENTS and last + 1 < total:
+        following = sentences[last + 1]
+        if following.doc_id != first.doc_id or table.flags[last + 1, UNQUOTABLE] or following.end - first.start > MAX_PASSAGE_CHARS:
+            break
+        last += 1
+        statements += not leads(following.text, float(table.template_share[last]))
+    return last
+
+
+def quote_for(index, key: Evidence, key_id: int) -> Quote:
+    """The passage quoted for a key sentence: its exact text in the document, with the key sentence's offsets."""
+    last = index.sentences[passage_end(index, key_id)]
+    records = index.records
+    text = records.text(records.position(key.doc_id))[key.start : last.end]
+    pages, section = records.context(key.doc_id, key.start, last.end)
+    return Quote(text, key.doc_id, key.title, key.start, last.end, key.start, key.end, pages, section)
