@@ -13,6 +13,7 @@ import msgspec
 from eval.options import BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS, DEFAULT_SET, backend_option
 from eval.perf.cli import bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench
 from eval.quality.dataset import EvalSetError, load_eval_set
+from eval.quality.reports_cli import reports
 from eval.quality.run import EvalReport, QuestionResult, evaluate
 from eval.quality.squad_cli import abstention, reqa, train_ranker
 from indexer.encoding.embedding import DEFAULT_MODEL, ModelNotFound
@@ -305,5 +306,5 @@ def ceiling(index_dir: Path, set_path: Path, model: str, backend: str, tag: str 
     click.echo(f"  best answer accuracy@1    {result.answer_accuracy:.3f}  chunk weights {result.answer_weights}, sentence dense share {result.sentence_dense_share}")
 
 
-for command in (bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench, reqa, train_ranker, abstention):
+for command in (bench, index_bench, install_bench, scale, scale_service, scrape_bench, soak, upload_bench, reqa, train_ranker, abstention, reports):
     cli.add_command(command)

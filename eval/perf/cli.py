@@ -17,6 +17,7 @@ from indexer.encoding.embedding import DEFAULT_MODEL, ModelNotFound
 from service.core.retrieval import Retriever
 
 if TYPE_CHECKING:
+    from eval.perf.throughput import Throughput
     from indexer.build import BuildSettings
     from indexer.encoding.embedding import Encoder
     from indexer.types import Document
@@ -134,39 +135,61 @@ def drive_load(base: str, questions: list[str], client: str, requests: int, seco
 @backend_option
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N documents of corpus.jsonl.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
-@click.option("--chunk-tokens", default=BEIR_CHUNK_TOKENS, show_default=True, type=click.IntRange(8, 4096), help="Maximum tokens per chunk.")
-@click.option("--overlap-tokens", default=BEIR_OVERLAP_TOKENS, show_default=True, type=click.IntRange(0, 4095), help="Overlap between chunks.")
+@click.option("--chunk-tokens", type=click.IntRange(8, 4096), help=f"Maximum tokens per chunk. [default: {BEIR_CHUNK_TOKENS} for a BEIR corpus, the build's for a folder]")
+@click.option("--overlap-tokens", type=click.IntRange(0, 4095), help=f"Overlap between chunks. [default: {BEIR_OVERLAP_TOKENS} for a BEIR corpus, the build's for a folder]")
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="Instead: the local build against Ray builds on this cluster (auto, local or host:port).")
 @click.option("--ray-workers", "ray_workers", multiple=True, type=click.IntRange(1), default=(1, 2), show_default=True, help="Encoder workers of each Ray build (repeatable).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="With --ray: leave the local and the last Ray index where `eval beir` and `eval beir --ray` look for them.")
 @click.option("--ray-auth-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The Ray cluster's authentication token, when it is not where Ray looks.")
 def index_bench(
-    dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int, overlap_tokens: int,
+    dataset: Path, model: str, backend: str, limit: int | None, batch_size: int, chunk_tokens: int | None, overlap_tokens: int | None,
     ray_address: str | None, ray_workers: tuple[int, ...], cache: Path | None, ray_auth_token_file: Path | None,
 ) -> None:
-    """Indexing throughput of a BEIR corpus against the bare encoder on the same texts (or, with --ray,
-    against Ray builds)."""
+    """Indexing throughput of a BEIR corpus or a folder of documents against the bare encoder on the same
+    texts (or, with --ray, against Ray builds)."""
     from eval.perf import bench as timing
     from eval.perf.throughput import measure_throughput
     from eval.quality.beir import BeirError, load_documents
     from indexer.build import BuildSettings
     from indexer.encoding.embedding import load_encoder
+    from indexer.reading.loading import load_corpus
 
     if cache is not None and (ray_address is None or limit is not None):
         raise click.BadParameter("needs --ray, and the whole corpus (no --limit)", param_hint="--cache")
+    reading = None
     try:
-        documents = load_documents(dataset)[:limit]
         encoder = load_encoder(model, backend)
+        if (dataset / "corpus.jsonl").is_file():
+            documents = load_documents(dataset)[:limit]
+        else:
+            # A folder of documents (PDF, Word, HTML, text): reading them is part of the build being timed.
+            started = time.perf_counter()
+            documents = load_corpus(dataset)[0][:limit]
+            reading = time.perf_counter() - started
     except (BeirError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
-    settings = BuildSettings(chunk_tokens, overlap_tokens)
+    beir = reading is None
+    settings = BuildSettings(
+        chunk_tokens or (BEIR_CHUNK_TOKENS if beir else BuildSettings().chunk_tokens),
+        overlap_tokens if overlap_tokens is not None else (BEIR_OVERLAP_TOKENS if beir else BuildSettings().overlap_tokens),
+    )
     if ray_address:
         lines = ray_bench_lines(dataset, documents, encoder, settings, batch_size, ray_address, ray_workers, cache, ray_auth_token_file)
     else:
-        lines = measure_throughput(documents, encoder, settings, batch_size).lines()
+        measured = measure_throughput(documents, encoder, settings, batch_size)
+        lines = measured.lines() + ([] if reading is None else reading_lines(reading, measured))
     for line in lines:
         click.echo(line)
+
+
+def reading_lines(reading_seconds: float, measured: Throughput) -> list[str]:
+    """What reading a folder of documents adds: its time, and the whole build with it against the bare encoder."""
+    total = reading_seconds + measured.build.seconds
+    return [
+        f"reading files:  {reading_seconds:8.1f} s  (extracting text, pages, headings and metadata)",
+        f"read + build:   {total:8.1f} s  = {total / measured.raw_seconds:.3f} x the raw encoder on the same texts",
+    ]
 
 
 def ray_bench_lines(

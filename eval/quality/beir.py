@@ -126,8 +126,8 @@ def cached_index(dataset: Path, encoder: Encoder, settings: BuildSettings, cache
 
 
 def rank_documents(retriever: Retriever, query: str, settings: RetrievalSettings, depth: int = DOCUMENT_DEPTH) -> list[tuple[str, float]]:
-    """Documents ordered by their best chunk's fused score."""
-    text, vector = retriever.query(query)
+    """Documents ordered by their best chunk's fused score, retrieved as the service retrieves (names select documents)."""
+    text, vector, settings = retriever.scoped_query(query, settings)
     best: dict[str, float] = {}
     for passage in retriever.passages(text, vector, CHUNK_DEPTH, settings):
         if passage.score > best.get(passage.doc_id, float("-inf")):
