@@ -14,7 +14,7 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     response = client.post("/ask", json={"question": VETTING, "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answer", "abstained", "verdict", "confidence", "coverage", "evidence", "passages", "took_ms"}
+    assert set(body) == {"answer", "abstained", "verdict", "confidence", "coverage", "evidence", "passages", "took_ms", "quote"}
     # Covered (coverage at or above the shipped threshold), and "answer" exactly when the answer probability
     # reaches its threshold (both probabilities fit on SQuAD's choosing half).
     from indexer.encoding.embedding import DEFAULT_MODEL
@@ -28,6 +28,10 @@ def test_ask_returns_the_inspectors_words_with_offsets(client: TestClient, seed_
     assert seed_text[first["start"] : first["end"]] == first["text"]
     assert first["doc_id"] == "hmic-met-peel-2017.txt"
     assert first["title"].startswith("HMIC concerned")
+    # The quoted passage opens with the first evidence, exact text of the statement; here that sentence alone.
+    quote = body["quote"]
+    assert (quote["key_start"], quote["key_end"]) == (quote["start"], first["end"]) == (first["start"], first["end"])
+    assert seed_text[quote["start"] : quote["end"]] == quote["text"] == first["text"]
     assert len(body["passages"]) == 3
     for passage in body["passages"]:
         assert seed_text[passage["start"] : passage["end"]] == passage["text"]
