@@ -123,3 +123,27 @@ def test_pdf_citations_carry_page_numbers_and_sections(corpus: Path, tmp_path: P
         # Structure-aware chunking: no chunk runs on from one heading's section into the next.
         inside = [h for h in document.headings if chunk.start < h.start < chunk.end]
         assert not inside, json.dumps([chunk.text, [h.text for h in inside]])
+
+
+def test_pdf_bold_headings_a_point_above_the_body_are_headings(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    sections = [("8. Maintenance", "The agency does not require its lessee to keep a maintenance plan."),
+                ("9. Procurement", "Two procurement files lacked the required clauses."), ("Plain words", "Set in the body's own face.")]
+    y = 20
+    for number, (heading, body) in enumerate(sections):
+        # The last one is the body's size and face: a short line, but no heading.
+        pdf.set_font("Helvetica", "B" if number < 2 else "", size=13 if number < 2 else 12)
+        pdf.set_xy(10, y)
+        pdf.cell(0, 8, heading)
+        pdf.set_font("Helvetica", size=12)
+        pdf.set_xy(10, y + 14)
+        pdf.cell(0, 6, body)
+        y += 40
+    path = tmp_path / "bold.pdf"
+    pdf.output(str(path))
+    extracted = extract(path.read_bytes())
+    assert [heading.text for heading in extracted.headings] == ["8. Maintenance", "9. Procurement"]

@@ -183,3 +183,27 @@ def test_index_bench_times_reading_a_folder_beside_the_bare_encoder(fta_corpus: 
     reading = float(lines["reading files"].split()[2])
     ratio = float(lines["read + build"].split("=")[1].split("x")[0])
     assert reading > 0 and ratio > 1, "reading a real PDF and building cost more than encoding its texts alone"
+
+
+def test_a_sentences_section_is_found_by_bisection_as_by_walking_the_headings(fta_retriever: Retriever) -> None:
+    from indexer.reading.structure import section_path
+
+    records = fta_retriever.index.records
+    position = records.position("fta-2023-colts.pdf")
+    headings = records.layout(position)[1]
+    spans = np.asarray(records.sentence_spans)
+    starts = [int(start) for doc, start, _ in spans if doc == position]
+    assert len(starts) > 500 and len(headings) > 20
+    assert all(records.section(position, start) == section_path(headings, start) for start in starts)
+
+
+def test_heading_terms_read_the_two_innermost_headings() -> None:
+    from service.core.sections import heading_terms
+
+    assert heading_terms(("Review Background", "8.  Maintenance")) == heading_terms(("Findings", "Review Background", "8.  Maintenance"))
+    assert "mainten" in heading_terms(("8.  Maintenance",)) and heading_terms(()) == frozenset()
+
+
+def test_the_maintenance_question_is_answered_from_the_maintenance_section(fta_retriever: Retriever) -> None:
+    answer = answer_question(fta_retriever, "What maintenance deficiency did the FTA find at COLTS?")
+    assert any("Maintenance" in heading for heading in answer.quote.section)

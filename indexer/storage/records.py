@@ -11,6 +11,7 @@ import json
 import mmap
 import sqlite3
 import threading
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -140,6 +141,7 @@ class RecordStore:
         self.doc_id = lru_cache(maxsize=4096)(self._doc_id)
         self.title = lru_cache(maxsize=4096)(self._title)
         self.layout = lru_cache(maxsize=1024)(self._layout)
+        self.section_index = lru_cache(maxsize=1024)(self._section_index)
         self.furniture = lru_cache(maxsize=1024)(self._furniture)
         self.body_start = lru_cache(maxsize=4096)(self._body_start)
         self.position = lru_cache(maxsize=4096)(self._position)
@@ -184,13 +186,24 @@ class RecordStore:
         found = self.query("SELECT furniture FROM documents WHERE position = ?", (position,))[0][0]
         return msgspec.json.decode(found, type=Spans)
 
+    def _section_index(self, position: int) -> tuple[list[int], list[tuple[str, ...]]]:
+        """Each heading's start and the heading path in force from it, for looking a section up by bisection."""
+        headings = self.layout(position)[1]
+        return [heading.start for heading in headings], [section_path(headings, heading.start) for heading in headings]
+
+    def section(self, position: int, offset: int) -> tuple[str, ...]:
+        """The heading path in force at an offset of the document at position (section_path, by bisection)."""
+        starts, paths = self.section_index(position)
+        found = bisect_right(starts, offset) - 1
+        return paths[found] if found >= 0 else ()
+
     def context(self, doc_id: str, start: int, end: int) -> tuple[list[int], list[str]]:
         """The page numbers a span covers and the heading path it sits under."""
         position = self.position(doc_id)
         if position is None:
             return [], []
-        pages, headings = self.layout(position)
-        return list(page_numbers(pages, start, end)), list(section_path(headings, start))
+        pages = self.layout(position)[0]
+        return list(page_numbers(pages, start, end)), list(self.section(position, start))
 
     def is_unquotable(self, doc_id: str, start: int, end: int) -> bool:
         """Whether [start, end) of a document lies within a heading or furniture span (a title, byline or

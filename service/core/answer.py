@@ -16,6 +16,7 @@ from service.core.confidence import Calibration, VerdictModel, answer_features, 
 from service.core.fusion import fuse_scores, ranked
 from service.core.ranker import AnswerRanker, load_ranker
 from service.core.retrieval import RetrievalSettings, Retriever, check_k
+from service.core.sections import with_sections
 from service.core.sentence_features import Candidates, feature_matrix
 from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
 from service.core.types import Answer, Evidence, Passage, Quote
@@ -60,6 +61,8 @@ class AnswerSettings:
     # Verdict "answer" when the answer probability reaches answer_from (None: the answer model's threshold).
     answer_from: float | None = None
     max_evidence: int = 5
+    # False leaves out the lift a sentence gets from sitting under a heading the question names.
+    use_sections: bool = True
     # False ranks sentences by fused dense and BM25 scores instead of the learned ranker.
     use_ranker: bool = True
 
@@ -127,7 +130,8 @@ def rank_sentences(
 ) -> Ranking:
     """The quotable candidates best first, and the features the confidence model reads."""
     matrix = feature_matrix(text, candidates, retriever.index.sentence_lexical)
-    order = quotable_rows(retriever, candidates, rank_candidates(retriever, text, candidates, matrix, ranker, settings))
+    order = rank_candidates(retriever, text, candidates, matrix, ranker, settings)
+    order = quotable_rows(retriever, candidates, with_sections(retriever.index.records, candidates, order, text) if settings.use_sections else order)
     first_text = candidates.read_text(candidates.sentence_ids[order[0][0]]) if order else ""
     features = answer_features(retriever.index.sentence_lexical, text, passages, matrix, order, first_text)
     return Ranking([candidates.sentence_ids[row] for row, _ in order], [score for _, score in order], features)

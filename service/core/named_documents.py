@@ -1,5 +1,6 @@
-"""Organisations named in a question select their reports: "What did the FTA find at COLTS?" is asked of
-the COLTS report, and within it "COLTS" no longer favours the cover letter that names it most often."""
+"""Organisations named in a question select their reports, by the names in their metadata: "What did the FTA
+find at COLTS?" is asked of the COLTS report, and within it "COLTS" no longer favours the cover letter that
+names it most often."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from service.core.stopwords import ENGLISH_STOP_WORDS
 
 # A word of a name: letters, digits and "&" ("DRBA", "Bay", "5310"); "Bangor's" reads as "Bangor".
 NAME_WORD = re.compile(r"[A-Za-z0-9&]+(?:['’]s\b)?")
+# Metadata fields that describe a document rather than name who it is about.
+NOT_NAMES = frozenset({"title", "subject", "keywords", "description", "comments", "summary"})
 # Metadata values longer than this are descriptions, not names.
 NAME_CHARS = 120
 # A report is selected when its named words weigh at least this share of the best-named report's.
@@ -43,7 +46,7 @@ def significant(words: list[str]) -> frozenset[str]:
 
 
 class DocumentNames:
-    """Each report's names (its title and short metadata values) and how many reports share each name."""
+    """Each report's names (its short metadata values) and how many reports share each name."""
 
     def __init__(self, names: dict[int, Iterable[str]]) -> None:
         self.names = {position: {significant(name_words(name)) for name in values} - {frozenset()} for position, values in names.items()}
@@ -52,12 +55,13 @@ class DocumentNames:
         self.weight = {name: math.log(total / count) for name, count in counts.items()}
 
     @classmethod
-    def of_records(cls, rows: Iterable[tuple[int, str, str]]) -> DocumentNames:
-        """From (position, title, metadata JSON) rows: the title and every short text value of the metadata."""
+    def of_records(cls, rows: Iterable[tuple[int, str]]) -> DocumentNames:
+        """From (position, metadata JSON) rows: every short text value of the metadata but the title. A title names
+        a topic as often as an organisation ("Anxiety", "Sudden infant death syndrome"), so it selects nothing."""
         names = {}
-        for position, title, metadata in rows:
+        for position, metadata in rows:
             values = msgspec.json.decode(metadata) if metadata else {}
-            names[position] = [title, *(value for value in values.values() if isinstance(value, str) and len(value) <= NAME_CHARS)]
+            names[position] = [value for key, value in values.items() if key not in NOT_NAMES and isinstance(value, str) and len(value) <= NAME_CHARS]
         return cls(names)
 
     def named(self, question: str) -> Named | None:

@@ -48,6 +48,9 @@ def passage_end(index, key: int) -> int:
         following = sentences[last + 1]
         if following.doc_id != first.doc_id or table.flags[last + 1, UNQUOTABLE] or following.end - first.start > MAX_PASSAGE_CHARS:
             break
+        # A page header, a table cell or a list number ends the passage: what follows it is not its continuation.
+        if is_fragment(following.text):
+            break
         last += 1
         statements += not leads(following.text, float(table.template_share[last]))
     return last

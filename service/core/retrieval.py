@@ -172,8 +172,8 @@ class Retriever:
 
     @cached_property
     def document_names(self) -> DocumentNames:
-        """Every document's names (title, short metadata values), read once."""
-        return DocumentNames.of_records(self.index.records.query("SELECT position, title, metadata FROM documents"))
+        """Every document's names (short metadata values), read once."""
+        return DocumentNames.of_records(self.index.records.query("SELECT position, metadata FROM documents"))
 
     def scoped_query(self, question: str, settings: RetrievalSettings) -> tuple[str, np.ndarray, RetrievalSettings]:
         """query() within the reports the question names: the vector of the whole question (within its reports

@@ -26,6 +26,10 @@ from indexer.types import Heading
 MARGIN = 0.12
 PAGE_NUMBER = re.compile(r"(page\s*)?#(\s*(of|/)\s*#)?|-\s*#\s*-")
 HEADING_SIZE_RATIO = 1.15
+# A bold heading-shaped block this much larger than the body is a heading too ("9. Procurement" in bold 13 pt
+# over 12 pt text): report templates often set their area headings so.
+BOLD_HEADING_SIZE_RATIO = 1.05
+BOLD_FACES = ("bold", "black", "heavy", "semibold", "demi")
 # A cover title may wrap over several lines, unlike a heading, but is never a paragraph.
 COVER_TITLE_CHARS = 200
 # How far into a PDF its title page may be: a cover letter of two pages may come first.
@@ -41,6 +45,8 @@ class Block:
     in_margin: bool
     size: float
     lines: int
+    # Set mostly in a bold face: a heading may be only a little larger than the body, if bold.
+    bold: bool = False
 
 
 def join_lines(lines: list[str]) -> str:
@@ -71,9 +77,15 @@ def page_blocks(data: bytes) -> list[list[Block]]:
                 y0, y1 = min(line.y0 for line in run), max(line.y1 for line in run)
                 in_margin = y0 > (1 - MARGIN) * layout.height or y1 < MARGIN * layout.height
                 sizes = [size for line in run for size in char_sizes(line)]
-                blocks.append(Block(text, in_margin, statistics.fmean(sizes) if sizes else 0.0, len(run)))
+                blocks.append(Block(text, in_margin, statistics.fmean(sizes) if sizes else 0.0, len(run), is_bold(run)))
         pages.append(blocks)
     return pages
+
+
+def is_bold(lines: list[LTTextLine]) -> bool:
+    """Whether most characters of the lines are set in a bold (or black, heavy, semibold) face."""
+    faces = [char.fontname.lower() for line in lines for char in line if isinstance(char, LTChar)]
+    return bool(faces) and sum(any(weight in face for weight in BOLD_FACES) for face in faces) * 2 > len(faces)
 
 
 def char_sizes(line: LTTextLine) -> list[float]:
@@ -124,13 +136,20 @@ def body_blocks(pages: list[list[Block]]) -> list[list[Block]]:
 
 
 def heading_levels(pages: list[list[Block]]) -> dict[float, int]:
-    """Font sizes clearly above the body text's, largest first, as heading levels 1, 2, …"""
+    """Font sizes of headings (clearly above the body text's, or a little above it in bold), largest first,
+    as heading levels 1, 2, …"""
     sizes = [b.size for blocks in pages for b in blocks if b.size]
     if not sizes:
         return {}
     body = statistics.median(sizes)
-    large = sorted({round(b.size, 1) for blocks in pages for b in blocks if is_heading_shape(b) and b.size >= body * HEADING_SIZE_RATIO}, reverse=True)
+    large = sorted({round(b.size, 1) for blocks in pages for b in blocks if is_heading(b, body)}, reverse=True)
     return {size: min(level, 6) for level, size in enumerate(large, start=1)}
+
+
+def is_heading(block: Block, body: float) -> bool:
+    """A heading-shaped block set clearly larger than the body, or a little larger and bold."""
+    ratio = BOLD_HEADING_SIZE_RATIO if block.bold else HEADING_SIZE_RATIO
+    return is_heading_shape(block) and block.size >= body * ratio
 
 
 def is_heading_shape(block: Block) -> bool:
@@ -199,11 +218,13 @@ def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Head
     """The document text (paragraphs separated by blank lines, continued ones rejoined across text
     boxes and pages), the offset where each page's text starts, the headings and the cover title's spans."""
     levels, cover = heading_levels(pages), cover_blocks(pages)
+    sizes = [b.size for blocks in pages for b in blocks if b.size]
+    body = statistics.median(sizes) if sizes else 0.0
     text, starts, headings, furniture = "", [], [], []
     for page, blocks in enumerate(pages):
         starts.append(len(text))
         for number, block in enumerate(blocks):
-            level = levels.get(round(block.size, 1)) if is_heading_shape(block) else None
+            level = levels.get(round(block.size, 1)) if is_heading(block, body) else None
             text = append_block(text, block)
             start = len(text) - len(block.text)
             if number == 0 and not text[starts[-1] : start].strip():
