@@ -207,3 +207,13 @@ def test_heading_terms_read_the_two_innermost_headings() -> None:
 def test_the_maintenance_question_is_answered_from_the_maintenance_section(fta_retriever: Retriever) -> None:
     answer = answer_question(fta_retriever, "What maintenance deficiency did the FTA find at COLTS?")
     assert any("Maintenance" in heading for heading in answer.quote.section)
+
+
+def test_a_chat_reply_quotes_the_passage(fta_retriever: Retriever) -> None:
+    from service.chat.replies import chat_reply
+
+    answer = answer_question(fta_retriever, "What maintenance deficiency did the FTA find at COLTS?")
+    reply = chat_reply(answer)
+    first = reply.citations[0]
+    assert (first.text, first.start, first.end) == (answer.quote.text, answer.quote.start, answer.quote.end)
+    assert "COLTS does not require MARTZ" in "".join(reply.pieces)
