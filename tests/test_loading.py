@@ -91,3 +91,26 @@ def test_bad_and_odd_files_are_skipped_with_reasons(tmp_path: Path) -> None:
 def test_missing_corpus_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="corpus directory not found"):
         load_corpus(tmp_path / "nope")
+
+
+def test_many_pdfs_are_read_in_worker_processes_with_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from indexer.reading import loading
+    from tests.generated import write_pdf
+
+    for number in range(9):
+        write_pdf(tmp_path / f"report-{number}.pdf", title=f"Exampleshire PEEL 20{10 + number}")
+    (tmp_path / "damaged.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage")
+    reads = []
+    monkeypatch.setattr(loading, "worker_pool", lambda workers: reads.append(workers) or original_pool(workers))
+    original_pool = __import__("indexer.storage.lifetime", fromlist=["worker_pool"]).worker_pool
+    with caplog.at_level(logging.WARNING, logger="indexer.reading.loading"):
+        parallel, parallel_skipped = load_corpus(tmp_path)
+    assert reads, "ten PDFs are read by worker processes"
+    assert any("skipping damaged.pdf" in record.getMessage() for record in caplog.records), "the parent says what was skipped"
+    monkeypatch.setattr(loading, "PARALLEL_MIN_FILES", 1000)
+    sequential, sequential_skipped = load_corpus(tmp_path)
+    assert [(d.doc_id, d.text, d.title, d.pages, d.headings) for d in parallel] == [(d.doc_id, d.text, d.title, d.pages, d.headings) for d in sequential]
+    assert [d.doc_id for d in parallel] == sorted(f"report-{number}.pdf" for number in range(9))
+    assert parallel_skipped == sequential_skipped and [s.path for s in parallel_skipped] == ["damaged.pdf"]

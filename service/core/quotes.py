@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 from indexer.storage.sentence_table import FLAGS
+from indexer.storage.store import Index
 from service.core.types import Evidence, Quote
 
 UNQUOTABLE = FLAGS.index("unquotable")
-STARTS_PARAGRAPH = FLAGS.index("starts_paragraph")
 # "Finding:", "Deficiency Description #1:", "Corrective Action(s) and Schedule:" opening a sentence.
 LABEL = re.compile(r"^\W*[A-Z][\w()#’' -]{0,40}:\s")
 # A sentence whose wording mostly recurs across reports is the series' template, not the report's finding.
@@ -34,10 +34,11 @@ def is_fragment(text: str) -> bool:
 def leads(text: str, template_share: float) -> bool:
     """Whether a sentence announces what follows rather than stating it."""
     stripped = text.rstrip()
-    return stripped.endswith(":") or template_share >= TEMPLATED or len(stripped.split()) < STATEMENT_WORDS or bool(LABEL.match(stripped) and len(stripped) < 160)
+    labelled = bool(LABEL.match(stripped)) and len(stripped) < 160
+    return stripped.endswith(":") or template_share >= TEMPLATED or len(stripped.split()) < STATEMENT_WORDS or labelled
 
 
-def passage_end(index, key: int) -> int:
+def passage_end(index: Index, key: int) -> int:
     """The last sentence id of the passage that key opens: key alone, or key and the statements it leads into."""
     table, sentences = index.sentence_table, index.sentences
     first = sentences[key]
@@ -56,7 +57,7 @@ def passage_end(index, key: int) -> int:
     return last
 
 
-def quote_for(index, key: Evidence, key_id: int) -> Quote:
+def quote_for(index: Index, key: Evidence, key_id: int) -> Quote:
     """The passage quoted for a key sentence: its exact text in the document, with the key sentence's offsets."""
     last = index.sentences[passage_end(index, key_id)]
     records = index.records

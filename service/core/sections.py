@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from indexer.storage.lexical import text_tokens
+from indexer.storage.records import RecordStore
 from service.core.candidate_sentences import Candidates
 
 # Ranker points added to a candidate, times the share of the question's terms its two innermost headings hold.
@@ -23,7 +24,7 @@ def heading_terms(path: tuple[str, ...]) -> frozenset[str]:
     return frozenset(text_tokens(" ".join(path[-2:])))
 
 
-def with_sections(records, candidates: Candidates, order: list[tuple[int, float]], question: str) -> list[tuple[int, float]]:
+def with_sections(records: RecordStore, candidates: Candidates, order: list[tuple[int, float]], question: str) -> list[tuple[int, float]]:
     """order with each of its first SECTION_DEPTH candidates lifted by the share of the question's terms its section holds."""
     asked = frozenset(text_tokens(question))
     if not asked or not order:
