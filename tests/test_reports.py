@@ -175,8 +175,13 @@ def test_comparing_quotes_ignores_case_spacing_quotes_and_dashes() -> None:
     assert not holds("Nothing here.", "")
 
 
-def test_index_bench_times_reading_a_folder_beside_the_bare_encoder(fta_corpus: Path) -> None:
-    result = CliRunner().invoke(eval_cli, ["index-bench", str(fta_corpus), "--limit", "1"])
+def test_index_bench_times_reading_a_folder_beside_the_bare_encoder(fta_corpus: Path, tmp_path: Path) -> None:
+    refused = CliRunner().invoke(eval_cli, ["index-bench", str(fta_corpus), "--limit", "1"])
+    assert refused.exit_code == 2 and "a folder is read whole" in refused.output
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(fta_corpus / "fta-2023-mta.pdf", folder / "report.pdf")
+    result = CliRunner().invoke(eval_cli, ["index-bench", str(folder)])
     assert result.exit_code == 0, result.output
     lines = {line.split(":")[0].strip(): line for line in result.output.splitlines() if ":" in line}
     assert "1 documents" in lines["machine"]

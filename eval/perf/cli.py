@@ -133,7 +133,7 @@ def drive_load(base: str, questions: list[str], client: str, requests: int, seco
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", default=DEFAULT_MODEL, envvar="IQA_MODEL", show_default=True, help="Embedding model.")
 @backend_option
-@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents of corpus.jsonl.")
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N documents of corpus.jsonl (a folder is read whole).")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096), help="Texts per encoder batch.")
 @click.option("--chunk-tokens", type=click.IntRange(8, 4096), help=f"Maximum tokens per chunk. [default: {BEIR_CHUNK_TOKENS} for a BEIR corpus, the build's for a folder]")
 @click.option("--overlap-tokens", type=click.IntRange(0, 4095), help=f"Overlap between chunks. [default: {BEIR_OVERLAP_TOKENS} for a BEIR corpus, the build's for a folder]")
@@ -156,29 +156,29 @@ def index_bench(
 
     if cache is not None and (ray_address is None or limit is not None):
         raise click.BadParameter("needs --ray, and the whole corpus (no --limit)", param_hint="--cache")
+    beir = (dataset / "corpus.jsonl").is_file()
+    if limit is not None and not beir:
+        raise click.BadParameter("applies to a BEIR corpus.jsonl; a folder is read whole", param_hint="--limit")
     reading = None
     try:
         encoder = load_encoder(model, backend)
-        if (dataset / "corpus.jsonl").is_file():
+        if beir:
             documents = load_documents(dataset)[:limit]
         else:
             # A folder of documents (PDF, Word, HTML, text): reading them is part of the build being timed.
             started = time.perf_counter()
-            documents = load_corpus(dataset)[0][:limit]
+            documents = load_corpus(dataset)[0]
             reading = time.perf_counter() - started
     except (BeirError, ModelNotFound) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"machine: {timing.machine_description()}; {backend} encoder, batch {batch_size}, {len(documents)} documents")
-    beir = reading is None
-    settings = BuildSettings(
-        chunk_tokens or (BEIR_CHUNK_TOKENS if beir else BuildSettings().chunk_tokens),
-        overlap_tokens if overlap_tokens is not None else (BEIR_OVERLAP_TOKENS if beir else BuildSettings().overlap_tokens),
-    )
+    default = BuildSettings(BEIR_CHUNK_TOKENS, BEIR_OVERLAP_TOKENS) if beir else BuildSettings()
+    settings = BuildSettings(chunk_tokens or default.chunk_tokens, default.overlap_tokens if overlap_tokens is None else overlap_tokens)
     if ray_address:
         lines = ray_bench_lines(dataset, documents, encoder, settings, batch_size, ray_address, ray_workers, cache, ray_auth_token_file)
     else:
         measured = measure_throughput(documents, encoder, settings, batch_size)
-        lines = measured.lines() + ([] if reading is None else reading_lines(reading, measured))
+        lines = measured.lines() + (reading_lines(reading, measured) if reading is not None else [])
     for line in lines:
         click.echo(line)
 

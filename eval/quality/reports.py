@@ -87,16 +87,15 @@ def ask_one(retriever: Retriever, question: ReportQuestion, doc_id: str | None, 
         settings = replace(settings, retrieval=replace(settings.retrieval, filters=Filters(doc_ids=[doc_id])))
     answer = answer_question(retriever, question.question, 5, settings)
     # The first quote is the answer's passage; the next ones are the evidence sentences after the first.
-    quotes = [(answer.quote.doc_id, answer.quote.text, answer.quote.start, answer.quote.end)] if answer.quote else []
-    quotes += [(item.doc_id, item.text, item.start, item.end) for item in answer.evidence[1 if quotes else 0 :]]
+    quotes = [answer.quote, *answer.evidence[1:]] if answer.quote else answer.evidence
     gold = question.gold or ""
-    right = [bool(gold) and quoted_doc == doc_id and holds(text, gold) for quoted_doc, text, _, _ in quotes]
-    read_on = False
-    if quotes and quotes[0][0] == doc_id and gold:
-        document = retriever.index.documents[doc_id].text
-        read_on = holds(document[quotes[0][2] : quotes[0][3] + READ_ON_CHARACTERS], gold)
+    right = [bool(gold) and quote.doc_id == doc_id and holds(quote.text, gold) for quote in quotes]
     first_right = bool(right[:1] and right[0])
-    return ReportResult(question, doc_id, answer.verdict, quotes[0][1] if quotes else None, first_right, any(right[:3]), read_on or first_right)
+    read_on = first_right
+    if quotes and quotes[0].doc_id == doc_id and gold and not first_right:
+        document = retriever.index.documents[doc_id].text
+        read_on = holds(document[quotes[0].start : quotes[0].end + READ_ON_CHARACTERS], gold)
+    return ReportResult(question, doc_id, answer.verdict, quotes[0].text if quotes else None, first_right, any(right[:3]), read_on)
 
 
 def figures(results: list[ReportResult]) -> dict[str, float]:

@@ -61,15 +61,12 @@ def chat_reply(answer: Answer) -> ChatReply:
     """The answer as quoted sentences with [n] markers, then a numbered sources list."""
     if answer.abstained:
         return ChatReply((answer.notice or NO_ANSWER_REPLY,), (), answer.verdict, answer.confidence)
+    # The first citation is the answer's passage: its key sentence with the sentences that complete it.
+    evidence = [answer.quote, *answer.evidence[1:]] if answer.quote else answer.evidence
     citations = tuple(
         Citation(e.text, e.doc_id, e.title, e.start, e.end, e.score, e.pages, e.section, number=number)
-        for number, e in enumerate(cited_evidence(answer.evidence), start=1)
+        for number, e in enumerate(cited_evidence(evidence), start=1)
     )
-    quote = answer.quote
-    if quote is not None and citations:
-        # The first citation is the answer's passage: its key sentence with the sentences that complete it.
-        first = citations[0]
-        citations = (Citation(quote.text, quote.doc_id, quote.title, quote.start, quote.end, first.score, quote.pages, quote.section, number=1), *citations[1:])
     opening = "The report says" if answer.verdict == "answer" else UNCERTAIN_OPENING
     quotes = [f"{opening}: “{citations[0].text}” [1]"]
     quotes += [f" It also says: “{c.text}” [{c.number}]" for c in citations[1:]]

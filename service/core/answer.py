@@ -14,11 +14,11 @@ from service.core.answer_kinds import asked_kind, holds_kind
 from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked
+from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
 from service.core.ranker import AnswerRanker, load_ranker
 from service.core.retrieval import RetrievalSettings, Retriever, check_k
 from service.core.sections import with_sections
 from service.core.sentence_features import Candidates, feature_matrix
-from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
 from service.core.types import Answer, Evidence, Passage, Quote
 
 UNQUOTABLE = FLAGS.index("unquotable")
@@ -161,8 +161,8 @@ def evidence_for(retriever: Retriever, sentence_id: int, score: float) -> Eviden
     return Evidence(sentence.text, sentence.doc_id, records.title(sentence.doc_id), sentence.start, sentence.end, round(score, 6), pages, section)
 
 
-def compose_answer(best: Evidence | Quote) -> str:
-    """The quoted passage (or the best sentence) verbatim, with its source title."""
+def compose_answer(best: Evidence) -> str:
+    """The quoted passage verbatim, with its source title."""
     return f"“{best.text}” ({best.title})"
 
 

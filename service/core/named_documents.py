@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,10 +49,19 @@ class DocumentNames:
     """Each report's names (its short metadata values) and how many reports share each name."""
 
     def __init__(self, names: dict[int, Iterable[str]]) -> None:
-        self.names = {position: {significant(name_words(name)) for name in values} - {frozenset()} for position, values in names.items()}
-        counts = Counter(name for names_of in self.names.values() for name in names_of)
-        total = len(self.names)
-        self.weight = {name: math.log(total / count) for name, count in counts.items()}
+        holders: defaultdict[frozenset[str], list[int]] = defaultdict(list)
+        for position, values in names.items():
+            for name in {significant(name_words(value)) for value in values} - {frozenset()}:
+                holders[name].append(position)
+        total = len(names)
+        self.weight = {name: math.log(total / len(positions)) for name, positions in holders.items()}
+        # Only names some reports lack can tell reports apart; each is found by its words, so a question
+        # costs the names that share its words, not a pass over every report.
+        self.holders = {name: positions for name, positions in holders.items() if self.weight[name] > 0}
+        self.by_word: defaultdict[str, list[frozenset[str]]] = defaultdict(list)
+        for name in self.holders:
+            for word in name:
+                self.by_word[word].append(name)
 
     @classmethod
     def of_records(cls, rows: Iterable[tuple[int, str]]) -> DocumentNames:
@@ -70,13 +79,17 @@ class DocumentNames:
         score(report) = sum of log(N / reports(name)) over its names all of whose words the question holds;
         selected: the reports scoring at least CLOSE_TO_BEST of the best, if the best reaches MIN_WEIGHT."""
         asked = frozenset(name_words(question))
-        used = {position: [name for name in names if name <= asked] for position, names in self.names.items()}
-        scores = {position: sum(self.weight[name] for name in names) for position, names in used.items()}
+        used = {name for word in asked for name in self.by_word.get(word, ()) if name <= asked}
+        scores: Counter[int] = Counter()
+        for name in used:
+            for position in self.holders[name]:
+                scores[position] += self.weight[name]
         best = max(scores.values(), default=0.0)
         if best < MIN_WEIGHT:
             return None
         positions = tuple(sorted(position for position, score in scores.items() if score >= CLOSE_TO_BEST * best))
-        words = frozenset(word for position in positions for name in used[position] if self.weight[name] >= MIN_WEIGHT for word in name)
+        chosen = set(positions)
+        words = frozenset(word for name in used if self.weight[name] >= MIN_WEIGHT and chosen.intersection(self.holders[name]) for word in name)
         return Named(positions, words)
 
 

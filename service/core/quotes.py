@@ -63,4 +63,4 @@ def quote_for(index: Index, key: Evidence, key_id: int) -> Quote:
     records = index.records
     text = records.text(records.position(key.doc_id))[key.start : last.end]
     pages, section = records.context(key.doc_id, key.start, last.end)
-    return Quote(text, key.doc_id, key.title, key.start, last.end, key.start, key.end, pages, section)
+    return Quote(text, key.doc_id, key.title, key.start, last.end, key.score, pages, section, key_start=key.start, key_end=key.end)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -149,6 +149,8 @@ class Retriever:
         # The service passes a micro-batcher here; eval and tests encode directly.
         self.encode_question = encode_question or (lambda text: encoder.encode([text]))
         self.background = background_sample(index)
+        # Every document's names (short metadata values), read once here rather than by the first question.
+        self.document_names = DocumentNames.of_records(index.records.query("SELECT position, metadata FROM documents"))
         # The chunks answers keep showing, assembled once (a third of a passage's cost is its score's).
         self.chunk_context = lru_cache(maxsize=PASSAGE_CACHE)(self._chunk_context)
 
@@ -170,31 +172,24 @@ class Retriever:
         text = retrieval_text(check_question(question))
         return text, self.encode_question(text)
 
-    @cached_property
-    def document_names(self) -> DocumentNames:
-        """Every document's names (short metadata values), read once."""
-        return DocumentNames.of_records(self.index.records.query("SELECT position, metadata FROM documents"))
-
     def scoped_query(self, question: str, settings: RetrievalSettings) -> tuple[str, np.ndarray, RetrievalSettings]:
-        """query() within the reports the question names: the vector of the whole question (within its reports
-        its names still steer the encoder better than a question without them), the text less the names."""
+        """query() within the reports the question names, as a doc_ids filter inside the reader's own filters:
+        the vector of the whole question (within its reports its names still steer the encoder better than a
+        question without them), the text to match terms with less the names. Unchanged when it names none,
+        or when the reader's filters leave none of the named reports."""
         text, vector = self.query(question)
-        text, settings = self.scoped(question, text, settings)
-        return text, vector, settings
-
-    def scoped(self, question: str, text: str, settings: RetrievalSettings) -> tuple[str, RetrievalSettings]:
-        """The reports a question names as a doc_ids filter (within the reader's own filters), and the text
-        to match terms with less their names; the question and settings unchanged when it names none."""
         named = self.document_names.named(question)
         if named is None:
-            return text, settings
-        filters = settings.filters or Filters()
+            return text, vector, settings
+        filters = settings.filters
         doc_ids = [self.index.records.doc_id(position) for position in named.positions]
-        doc_ids = [doc_id for doc_id in doc_ids if filters.doc_ids is None or doc_id in filters.doc_ids]
-        scoped = msgspec.structs.replace(filters, doc_ids=doc_ids)
-        if not doc_ids or restriction(self.index, scoped).empty:
-            return text, settings
-        return without_words(text, named.words), replace(settings, filters=scoped)
+        if filters is None:
+            return without_words(text, named.words), vector, replace(settings, filters=Filters(doc_ids=doc_ids))
+        scoped = msgspec.structs.replace(filters, doc_ids=[doc_id for doc_id in doc_ids if filters.doc_ids is None or doc_id in filters.doc_ids])
+        # Only a reader's own filters can leave none of the named reports; then their filters alone apply.
+        if not scoped.doc_ids or restriction(self.index, scoped).empty:
+            return text, vector, settings
+        return without_words(text, named.words), vector, replace(settings, filters=scoped)
 
     def query_scores(self, text: str, vector: np.ndarray, settings: RetrievalSettings) -> QueryScores:
         """Sentence similarities and, unless dense-only, chunk and document BM25 scores."""

@@ -36,19 +36,13 @@ class Evidence(msgspec.Struct, frozen=True):
     section: list[str] = []
 
 
-class Quote(msgspec.Struct, frozen=True):
-    """The passage an answer quotes: its key sentence with the sentences that complete it, exact text and offsets."""
+class Quote(Evidence, frozen=True, kw_only=True):
+    """The passage an answer quotes: the first evidence with the sentences that complete it, exact text and
+    offsets; its score is the first evidence's."""
 
-    text: str
-    doc_id: str
-    title: str
-    start: int
-    end: int
     # The key sentence within it (the first evidence), for highlighting.
     key_start: int
     key_end: int
-    pages: list[int] = []
-    section: list[str] = []
 
 
 class Answer(msgspec.Struct, frozen=True, omit_defaults=True):

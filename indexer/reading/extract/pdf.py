@@ -135,13 +135,18 @@ def body_blocks(pages: list[list[Block]]) -> list[list[Block]]:
     ]
 
 
+def body_size(pages: list[list[Block]]) -> float:
+    """The median font size of the blocks (0 when none has one)."""
+    sizes = [b.size for blocks in pages for b in blocks if b.size]
+    return statistics.median(sizes) if sizes else 0.0
+
+
 def heading_levels(pages: list[list[Block]]) -> dict[float, int]:
     """Font sizes of headings (clearly above the body text's, or a little above it in bold), largest first,
     as heading levels 1, 2, …"""
-    sizes = [b.size for blocks in pages for b in blocks if b.size]
-    if not sizes:
+    body = body_size(pages)
+    if not body:
         return {}
-    body = statistics.median(sizes)
     large = sorted({round(b.size, 1) for blocks in pages for b in blocks if is_heading(b, body)}, reverse=True)
     return {size: min(level, 6) for level, size in enumerate(large, start=1)}
 
@@ -217,9 +222,7 @@ def title_case(text: str) -> str:
 def assemble(pages: list[list[Block]]) -> tuple[str, tuple[int, ...], tuple[Heading, ...], tuple[tuple[int, int], ...]]:
     """The document text (paragraphs separated by blank lines, continued ones rejoined across text
     boxes and pages), the offset where each page's text starts, the headings and the cover title's spans."""
-    levels, cover = heading_levels(pages), cover_blocks(pages)
-    sizes = [b.size for blocks in pages for b in blocks if b.size]
-    body = statistics.median(sizes) if sizes else 0.0
+    levels, cover, body = heading_levels(pages), cover_blocks(pages), body_size(pages)
     text, starts, headings, furniture = "", [], [], []
     for page, blocks in enumerate(pages):
         starts.append(len(text))
