@@ -15,6 +15,10 @@ UNQUOTABLE = FLAGS.index("unquotable")
 LABEL = re.compile(r"^\W*[A-Z][\w()#’' -]{0,40}:\s")
 # A sentence whose wording mostly recurs across reports is the series' template, not the report's finding.
 TEMPLATED = 0.5
+# A bullet or a numbered item opening a line.
+LIST_ITEM = re.compile(r"^\s*(?:[•●◦▪‣∙·*-]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
+# A line that stops on a joining word or sign has more to come.
+BROKEN_OFF = re.compile(r"(?:[&,–-]|\b(?:and|or|of|the|to|for|with|in|on|by|a|an|from))$", re.IGNORECASE)
 # Fewer words than this and a sentence is a label or a heading run into the text, not a statement.
 STATEMENT_WORDS = 8
 # A passage grows by at most this many statements after its key sentence, and to at most this many characters.
@@ -31,6 +35,16 @@ def is_fragment(text: str) -> bool:
     return not stripped.endswith(SENTENCE_ENDS) and len(stripped.split()) < FRAGMENT_WORDS
 
 
+def wraps_into(text: str, following: str) -> bool:
+    """Whether following is the rest of a line the PDF wrapped ("… with FTA &" then "PennDOT funding", "… Valley
+    Transit" then "Authority."): text has no sentence ending, following is a short piece that opens no list item,
+    and either text breaks off mid-phrase or following ends the sentence (a heading does neither)."""
+    text, following = text.rstrip(), following.strip()
+    if text.endswith(SENTENCE_ENDS) or len(following.split()) >= FRAGMENT_WORDS or LIST_ITEM.match(following):
+        return False
+    return bool(BROKEN_OFF.search(text)) or following.endswith((".", "!", "?"))
+
+
 def leads(text: str, template_share: float) -> bool:
     """Whether a sentence announces what follows rather than stating it."""
     stripped = text.rstrip()
@@ -43,7 +57,7 @@ def passage_end(index: Index, key: int) -> int:
     table, sentences = index.sentence_table, index.sentences
     first = sentences[key]
     if not leads(first.text, float(table.template_share[key])):
-        return key
+        return wrapped_end(index, key)
     last, statements, total = key, 0, len(sentences)
     while statements < FOLLOWING_STATEMENTS and last + 1 < total:
         following = sentences[last + 1]
@@ -57,10 +71,31 @@ def passage_end(index: Index, key: int) -> int:
     return last
 
 
+def wrapped_end(index: Index, key: int) -> int:
+    """The last sentence id of the line key opens: key, or the piece of it a PDF wrapped onto the next line."""
+    sentences = index.sentences
+    if key + 1 >= len(sentences):
+        return key
+    current, following = sentences[key], sentences[key + 1]
+    wrapped = following.doc_id == current.doc_id and not index.sentence_table.flags[key + 1, UNQUOTABLE] and wraps_into(current.text, following.text)
+    return key + 1 if wrapped else key
+
+
+def passage_start(index: Index, key: int) -> int:
+    """The first sentence id of the passage: a list item's lead-in ("… the following projects:") when key is the
+    first item under it, else key."""
+    sentences = index.sentences
+    if key == 0 or not LIST_ITEM.match(sentences[key].text):
+        return key
+    previous = sentences[key - 1]
+    introduces = previous.doc_id == sentences[key].doc_id and previous.text.rstrip().endswith(":") and not index.sentence_table.flags[key - 1, UNQUOTABLE]
+    return key - 1 if introduces and sentences[key].end - previous.start <= MAX_PASSAGE_CHARS else key
+
+
 def quote_for(index: Index, key: Evidence, key_id: int) -> Quote:
     """The passage quoted for a key sentence: its exact text in the document, with the key sentence's offsets."""
-    last = index.sentences[passage_end(index, key_id)]
+    first, last = index.sentences[passage_start(index, key_id)], index.sentences[passage_end(index, key_id)]
     records = index.records
-    text = records.text(records.position(key.doc_id))[key.start : last.end]
-    pages, section = records.context(key.doc_id, key.start, last.end)
-    return Quote(text, key.doc_id, key.title, key.start, last.end, key.score, pages, section, key_start=key.start, key_end=key.end)
+    text = records.text(records.position(key.doc_id))[first.start : last.end]
+    pages, section = records.context(key.doc_id, first.start, last.end)
+    return Quote(text, key.doc_id, key.title, first.start, last.end, key.score, pages, section, key_start=key.start, key_end=key.end)
