@@ -18,7 +18,7 @@ from service.core.answer import AnswerSettings, answer_question, prepare_candida
 from service.core.candidates import first_holders, neighbours
 from service.core.fusion import convex_fusion_arrays
 from service.core.retrieval import Retriever
-from service.core.sentence_features import FEATURES, feature_matrix, numpy_feature_matrix, read_question
+from service.core.sentence_features import FEATURES, SENTENCE_FEATURES, feature_matrix, numpy_feature_matrix, read_question
 from service.core.sentence_terms import Terms, bm25_scores, known_terms
 
 QUESTIONS = (
@@ -69,7 +69,7 @@ def test_the_compiled_matrix_and_bm25_equal_the_numpy_ones(retriever: Retriever,
     prepared = prepare_candidates(retriever, question, 5, AnswerSettings(), ranked=True)
     candidates, lexical = prepared.candidates, retriever.index.sentence_lexical
     read = read_question(prepared.text, candidates.table, lexical)
-    compiled = answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
+    compiled = answer_kernel.candidate_matrix(candidates, read, lexical, SENTENCE_FEATURES)
     assert compiled is not None
     assert same_bits(compiled, numpy_feature_matrix(read, candidates, lexical))
     numpy_bm25 = bm25_scores(lexical, prepared.text, Terms.of(candidates.table, candidates.ids))
@@ -85,9 +85,9 @@ def test_a_nan_score_is_left_to_numpy(retriever: Retriever) -> None:
     candidates = replace(prepared.candidates, dense=dense)
     lexical = retriever.index.sentence_lexical
     read = read_question(prepared.text, candidates.table, lexical)
-    assert answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES) is None
+    assert answer_kernel.candidate_matrix(candidates, read, lexical, SENTENCE_FEATURES) is None
     # The answer still gets its matrix: NumPy's, NaN row and all.
-    assert same_bits(feature_matrix(prepared.text, candidates, lexical), numpy_feature_matrix(read, candidates, lexical))
+    assert same_bits(feature_matrix(prepared.text, candidates, lexical)[:, : len(SENTENCE_FEATURES)], numpy_feature_matrix(read, candidates, lexical))
     assert np.isnan(feature_matrix(prepared.text, candidates, lexical)[0, FEATURES.index("dense")])
 
 
@@ -128,7 +128,7 @@ def test_ids_outside_the_table_are_refused_not_read(retriever: Retriever) -> Non
     candidates = replace(prepared.candidates, previous=np.full(len(prepared.candidates.ids), len(table.distinct_terms)))
     read = read_question(prepared.text, candidates.table, lexical)
     with pytest.raises(ValueError, match="outside the sentence table"):
-        answer_kernel.candidate_matrix(candidates, read, lexical, FEATURES)
+        answer_kernel.candidate_matrix(candidates, read, lexical, SENTENCE_FEATURES)
     records = retriever.index.records
     with pytest.raises(ValueError, match="outside the index"):
         answer_kernel.candidate_sentences(records.chunk_spans, records.sentence_spans, np.array([0, len(records.chunk_spans)]))

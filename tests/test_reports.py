@@ -23,11 +23,12 @@ from indexer.reading.loading import load_document
 from indexer.reading.metadata import is_generic_title
 from indexer.storage.store import open_index
 from indexer.storage.templates import template_shares
-from service.core.answer import answer_question
+from service.core.answer import AnswerSettings, answer_question, prepare_candidates
 from service.core.answer_kinds import asked_kind, holds_kind
 from service.core.filters import Filters
 from service.core.named_documents import DocumentNames, without_words
 from service.core.retrieval import RetrievalSettings, Retriever
+from service.core.sentence_features import feature_matrix
 from tests.conftest import ROOT
 
 FTA = ROOT.parent / "shared" / "corpora" / "fta-triennial-2023"
@@ -202,11 +203,28 @@ def test_a_sentences_section_is_found_by_bisection_as_by_walking_the_headings(ft
     assert all(records.section(position, start) == section_path(headings, start) for start in starts)
 
 
-def test_heading_terms_read_the_two_innermost_headings() -> None:
+def test_heading_terms_read_the_innermost_headings_or_the_whole_path() -> None:
     from service.core.sections import heading_terms
 
-    assert heading_terms(("Review Background", "8.  Maintenance")) == heading_terms(("Findings", "Review Background", "8.  Maintenance"))
-    assert "mainten" in heading_terms(("8.  Maintenance",)) and heading_terms(()) == frozenset()
+    assert heading_terms(("Review Background", "8.  Maintenance"), 2) == heading_terms(("Findings", "Review Background", "8.  Maintenance"), 2)
+    assert "find" in heading_terms(("Findings", "Review Background", "8.  Maintenance"), 0)
+    assert "mainten" in heading_terms(("8.  Maintenance",), 2) and heading_terms((), 0) == frozenset()
+
+
+def test_structure_columns_see_the_section_a_question_names_and_the_series_template(fta_retriever: Retriever) -> None:
+    from service.core.sentence_features import FEATURES
+
+    prepared = prepare_candidates(fta_retriever, "What maintenance deficiency did the FTA find at COLTS?", 5, AnswerSettings(), ranked=True)
+    matrix = feature_matrix(prepared.text, prepared.candidates, fta_retriever.index.sentence_lexical)
+    column = {name: matrix[:, FEATURES.index(name)] for name in ("template_share", "section_terms", "section_path_terms", "section_place", "section_depth")}
+    sections = [fta_retriever.index.records.context(fta_retriever.index.sentences[i].doc_id, fta_retriever.index.sentences[i].start, fta_retriever.index.sentences[i].end)[1] for i in prepared.candidates.sentence_ids]
+    in_maintenance = np.array([any("Maintenance" in heading for heading in path[-2:]) for path in sections])
+    assert in_maintenance.any() and (column["section_terms"][in_maintenance] > 0).all()
+    unsectioned = np.array([not path for path in sections])
+    assert (column["section_terms"][unsectioned] == 0).all() and (column["section_depth"] == [len(path) for path in sections]).all()
+    assert (column["section_path_terms"] >= column["section_terms"]).all()
+    assert ((0 <= column["section_place"]) & (column["section_place"] <= 1)).all() and (column["section_place"][~unsectioned] > 0).all()
+    assert 0 <= column["template_share"].min() and column["template_share"].max() <= 1
 
 
 def test_the_maintenance_question_is_answered_from_the_maintenance_section(fta_retriever: Retriever) -> None:
@@ -222,3 +240,24 @@ def test_a_chat_reply_quotes_the_passage(fta_retriever: Retriever) -> None:
     first = reply.citations[0]
     assert (first.text, first.start, first.end) == (answer.quote.text, answer.quote.start, answer.quote.end)
     assert "COLTS does not require MARTZ" in "".join(reply.pieces)
+
+
+def test_a_line_the_pdf_wrapped_is_quoted_whole_but_a_heading_is_not_taken_for_its_rest() -> None:
+    from service.core.quotes import wraps_into
+
+    assert wraps_into("•  Purchased five (5) new heavy-duty, CNG-powered buses in August 2021 with FTA &", "PennDOT funding")
+    assert wraps_into("•  Rehabilitating three MCI coaches transferred to MTA from the Merrimack Valley Transit", "Authority.")
+    assert not wraps_into("•  Built an auxiliary garage storage building with FTA and PennDOT funding", "Ongoing Projects")
+    assert not wraps_into("The force must improve its vetting.", "Next.")
+    assert not wraps_into("The plan covers buses and", "•  Vans")
+
+
+def test_a_wrapped_list_item_is_quoted_with_its_rest_and_the_first_item_with_its_lead_in(fta_retriever: Retriever) -> None:
+    from service.core.quotes import passage_end, passage_start
+
+    index = fta_retriever.index
+    item = next(i for i in range(len(index.sentences)) if index.sentences[i].text.startswith("•  Rehabilitating three MCI coaches"))
+    assert index.sentences[passage_end(index, item)].text == "Authority."
+    first = next(i for i in range(len(index.sentences)) if index.sentences[i].text.startswith("•  Procuring propane powered revenue vehicles"))
+    assert index.sentences[passage_start(index, first)].text.endswith("the following noteworthy projects:")
+    assert passage_start(index, item) == item, "only the first item is quoted with the lead-in"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -166,18 +166,23 @@ def ranker_scores(rows: list[Collected], rankers: dict[int, object], final, seen
 
 @dataclass(frozen=True)
 class TrainingSets:
-    """Choosing-half rows of each source, asked through the service's answer path."""
+    """Choosing-half rows of each source, asked through the service's answer path, and questions about real
+    reports (eval/quality/report_training.py) with the files they came from."""
 
     full: list[Collected]
     left_out: list[Collected]
     near_miss: list[Collected]
+    reports: list[Collected] = field(default_factory=list)
+    report_sources: dict[str, str] = field(default_factory=dict)
+    # Each report's article number, for telling which fold left it out.
+    report_articles: dict[str, int] = field(default_factory=dict)
 
 
-def cross_validation_figures(rows: list[Collected], scores: list[np.ndarray]) -> dict[str, object]:
-    """Out-of-fold R@1 and MRR of the ranker over the choosing half's answerable questions."""
+def cross_validation_figures(rows: list[Collected], scores: list[np.ndarray], method: str) -> dict[str, object]:
+    """Out-of-fold R@1 and MRR of the ranker over answerable questions (a question without a gold candidate is a miss)."""
     ranks = [first_rank(s, row.labels) for row, s in zip(rows, scores) if row.answerable]
     found = np.array([rank if rank else np.inf for rank in ranks], dtype=np.float64)
-    return {"method": f"{FOLDS}-fold by article, choosing half", "questions": len(ranks), "r@1": round(float(np.mean(found <= 1)), 4), "mrr": round(float(np.mean(1 / found)), 4)}
+    return {"method": method, "questions": len(ranks), "r@1": round(float(np.mean(found <= 1)), 4), "mrr": round(float(np.mean(1 / found)), 4)}
 
 
 def write_ranker(directory: Path, booster, manifest_fields: dict) -> None:
@@ -193,34 +198,57 @@ def write_ranker(directory: Path, booster, manifest_fields: dict) -> None:
     (directory / MANIFEST_FILE).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)) + b"\n")
 
 
-def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple) -> dict[str, object]:
+def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple, folds_out: Path | None = None) -> dict[str, object]:
     """Fit the ranker (out-of-fold scores for everything downstream), its probability map, and the verdict models."""
     import lightgbm
 
     from eval.quality.verdict_training import fit_verdict_models, ranked_table
     from service.core.ranker import VERDICT_FILE
 
-    rankers, final = fold_rankers(sets.full), train_ranker(sets.full)
-    oof = out_of_fold_scores(sets.full, rankers)
-    slope, intercept = probability_map(sets.full, oof)
-    seen = {row.article for row in sets.full}
+    ranked = sets.full + sets.reports
+    rankers, final = fold_rankers(ranked), train_ranker(ranked)
+    oof = out_of_fold_scores(ranked, rankers)
+    slope, intercept = probability_map(ranked, oof)
+    seen = {row.article for row in ranked}
     sources = {squad.name: squad.sha256 for squad in squads}
-    fitted_on = {"squad": sources, "half": "choose", "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
+    fitted_on = {"squad": sources, "half": "choose", "reports": sets.report_sources, "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
     # The verdict models learn from questions of both kinds of unanswerable, each set about half
     # unanswerable; the full index's questions (all answerable) would tilt them towards answering.
     left_out = ranked_table(sets.left_out, ranker_scores(sets.left_out, rankers, final, seen))
     near_miss = ranked_table(sets.near_miss, ranker_scores(sets.near_miss, rankers, final, set()))
     verdict = fit_verdict_models(left_out, near_miss, fitted_on | {"questions": len(left_out.features) + len(near_miss.features)})
-    cross_validation = cross_validation_figures(sets.full, oof)
+    squad_oof, report_oof = oof[: len(sets.full)], oof[len(sets.full) :]
+    cross_validation = cross_validation_figures(sets.full, squad_oof, f"{FOLDS}-fold by article, choosing half")
+    if sets.reports:
+        cross_validation["reports"] = cross_validation_figures(sets.reports, report_oof, f"{FOLDS}-fold by report, whole index")
     write_ranker(directory, final, {
         "version": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), "model": model, "slope": round(slope, 6), "intercept": round(intercept, 6),
-        "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(sets.full)}, "cross_validation": cross_validation,
+        "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(sets.full), "report_questions": len(sets.reports)}, "cross_validation": cross_validation,
     })
     write_verdict(directory / VERDICT_FILE, verdict)
+    if folds_out is not None:
+        write_fold_rankers(folds_out, rankers, sets, manifest_fields={"model": model, "slope": round(slope, 6), "intercept": round(intercept, 6)}, verdict=verdict)
     return {
         "directory": directory, "ranker r@1 (out of fold)": cross_validation["r@1"], "ranker mrr (out of fold)": cross_validation["mrr"],
+        "reports r@1 (out of fold)": cross_validation.get("reports", {}).get("r@1", "-"),
         "coverage threshold": verdict.coverage.threshold, "answer threshold": verdict.answer.threshold,
     }
+
+
+def write_fold_rankers(out: Path, rankers: dict[int, object], sets: TrainingSets, manifest_fields: dict, verdict) -> None:
+    """Each fold's ranker in out/fold-N with the final verdict models and held_out.json (the reports it never
+    saw), for out-of-fold answers through the service's own path (`eval reports --ranker-folds`)."""
+    import json
+
+    from service.core.ranker import VERDICT_FILE
+
+    for fold, booster in rankers.items():
+        directory = out / f"fold-{fold}"
+        fields = {"version": f"fold-{fold}", "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": {"fold": fold, "of": FOLDS}} | manifest_fields
+        write_ranker(directory, booster, fields)
+        write_verdict(directory / VERDICT_FILE, verdict)
+        held_out = sorted(doc for doc, article in sets.report_articles.items() if fold_of(article) == fold)
+        (directory / "held_out.json").write_text(json.dumps(held_out, indent=1) + "\n")
 
 
 def fit_fused_verdict(sets: TrainingSets, out: Path, squads: tuple) -> dict[str, object]:

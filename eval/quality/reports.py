@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -50,20 +51,47 @@ class ReportResult:
     read_on_right: bool
 
 
-def load_report_questions(path: Path) -> list[ReportQuestion]:
-    """The questions of a JSONL file of {"doc", "question", "kind", "gold"} lines."""
-    questions = []
+def load_report_questions(path: Path, reports: Path | None = None) -> list[ReportQuestion]:
+    """The questions of a JSONL file of {"doc", "question", "kind", "gold"} lines; a gold given as
+    {"start", "end", "sha256"} (offsets, so that no report text is copied) is read from the report's PDF in reports."""
+    questions, texts = [], ReportTexts(reports)
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            questions.append(ReportQuestion(str(row["doc"]), str(row["question"]), str(row.get("kind", "")), row.get("gold")))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            gold = row.get("gold")
+            if isinstance(gold, dict):
+                gold = texts.passage(str(row["doc"]), int(gold["start"]), int(gold["end"]), str(gold["sha256"]))
+            questions.append(ReportQuestion(str(row["doc"]), str(row["question"]), str(row.get("kind", "")), gold))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise ReportQuestionsError(f"{path}:{number}: not a question line ({error})") from error
     if not questions:
         raise ReportQuestionsError(f"{path}: no questions")
     return questions
+
+
+class ReportTexts:
+    """Reports' text as pdfminer.six extracts it, whitespace runs made one space: what offset golds count in."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder, self.texts = folder, {}
+
+    def passage(self, doc: str, start: int, end: int, sha256: str) -> str:
+        """The gold passage at [start, end) of a report, checked against its hash."""
+        if self.folder is None:
+            raise ReportQuestionsError(f"{doc}: the gold is given by offsets; say where the reports are (--reports)")
+        if doc not in self.texts:
+            from pdfminer.high_level import extract_text
+
+            pdf = self.folder / f"{doc}.pdf"
+            if not pdf.is_file():
+                raise ReportQuestionsError(f"{pdf}: no such report")
+            self.texts[doc] = " ".join(extract_text(pdf).split())
+        passage = self.texts[doc][start:end]
+        if hashlib.sha256(passage.encode()).hexdigest()[: len(sha256)] != sha256:
+            raise ReportQuestionsError(f"{doc}: the text at {start}-{end} is not the gold passage (another version of the report or of pdfminer.six?)")
+        return passage
 
 
 def comparable(text: str) -> str:

@@ -149,21 +149,52 @@ def training_sets(squad_dir: Path, model: str, backend: str, cache: Path, progre
 @backend_option
 @cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Where to write the ranker [default: the service's rankers folder for the model].")
-def train_ranker(squad_dir: Path, model: str, backend: str, cache: Path, out: Path | None) -> None:
-    """Fit the answer ranker and verdict models on SQuAD's choosing half (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json),
-    and the verdict models of the fused-score fallback."""
+@click.option(
+    "--report-questions", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Questions about real reports to fit the ranker on too (JSONL as `eval reports` reads; repeat for more files).",
+)
+@click.option("--reports-index", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Index of those reports (built with the same model).")
+@click.option("--reports", "reports_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="The reports' PDFs, for golds given by offsets.")
+@click.option("--folds-out", type=click.Path(file_okay=False, path_type=Path), help="Also write each fold's ranker here, for `eval reports --ranker-folds`.")
+def train_ranker(
+    squad_dir: Path, model: str, backend: str, cache: Path, out: Path | None, report_questions: tuple[Path, ...], reports_index: Path | None,
+    reports_dir: Path | None, folds_out: Path | None,
+) -> None:
+    """Fit the answer ranker and verdict models on SQuAD's choosing half (SQUAD_DIR holds dev-v1.1.json and dev-v2.0.json)
+    and on questions about real reports, and the verdict models of the fused-score fallback."""
     from eval.quality.answer_training import fit_answer_models, fit_fused_verdict
+    from eval.quality.reports import ReportQuestionsError
     from service.core.confidence import FUSED_VERDICT
     from service.core.ranker import ranker_directory
 
+    if report_questions and reports_index is None:
+        raise click.UsageError("--report-questions needs --reports-index, an index of the reports they ask about")
     try:
         sets, v1, v2 = training_sets(squad_dir, model, backend, cache, progress=True)
-        written = fit_answer_models(sets, out or ranker_directory(load_encoder(model, backend).model_name), model, backend, (v1, v2))
+        if report_questions:
+            sets = with_report_rows(sets, report_questions, reports_index, reports_dir, model, backend)
+        written = fit_answer_models(sets, out or ranker_directory(load_encoder(model, backend).model_name), model, backend, (v1, v2), folds_out)
         written |= {f"fused {name}": value for name, value in fit_fused_verdict(sets, out / FUSED_VERDICT_OUT if out else FUSED_VERDICT, (v1, v2)).items()}
-    except (SquadError, IndexStoreError, ModelNotFound, ValueError) as error:
+    except (SquadError, ReportQuestionsError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
     for name, value in written.items():
         click.echo(f"  {name:<28}{value}")
+
+
+def with_report_rows(sets, files: tuple[Path, ...], index_dir: Path, reports_dir: Path | None, model: str, backend: str):
+    """The training sets with rows from questions about the reports of index_dir, and each file's sha256."""
+    import dataclasses
+    import hashlib
+
+    from eval.quality.report_training import collect_reports, report_article
+    from eval.quality.reports import load_report_questions
+    from service.core.retrieval import Retriever
+
+    questions = [question for path in files for question in load_report_questions(path, reports_dir)]
+    rows = collect_reports(Retriever.open(index_dir, model, backend), questions, progress=True)
+    sources = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+    articles = {doc: report_article(number) for number, doc in enumerate(sorted({question.doc for question in questions}))}
+    return dataclasses.replace(sets, reports=rows, report_sources=sources, report_articles=articles)
 
 
 def abstention_runs(squad_dir: Path, half: str, model: str, backend: str, cache: Path, progress: bool) -> dict[str, list]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -15,9 +16,8 @@ from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked
 from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
-from service.core.ranker import AnswerRanker, load_ranker
+from service.core.ranker import AnswerRanker, RankerError, load_ranker
 from service.core.retrieval import RetrievalSettings, Retriever, check_k
-from service.core.sections import with_sections
 from service.core.sentence_features import Candidates, feature_matrix
 from service.core.types import Answer, Evidence, Passage, Quote
 
@@ -31,6 +31,15 @@ UNCERTAIN = "The reports may not answer this directly; the closest passage is "
 # of questions with 5 chunks, 0.937 with 10 and 0.965 with 20; out-of-fold ranker R@1 0.703 with 10,
 # 0.700 with 20.
 ANSWER_CHUNKS = 10
+# Within the few reports a question names or a filter picks, ten chunks are a small part of a 30-page report:
+# on 476 questions written about the 28 FTA reports the gold sentence is a candidate for 0.67 of them from 10
+# chunks, 0.80 from 20, 0.96 from 40 (passages counted); the ranker learns to choose among them.
+REPORT_ANSWER_CHUNKS = 40
+# At most this many documents in scope count as "a few reports".
+FEW_REPORTS = 3
+# The runners-up a reader sees beside the answer, each with the probability it answers: when the first quote is
+# wrong the right one is often second or third (FTA questions, out of fold: right first 0.63, within three 0.78).
+MIN_EVIDENCE = 3
 # The passages whose words the confidence features read: the depth it was fit at (k=5), whatever k a
 # reader asks to be shown, so asking for fewer passages does not change whether a question is answered.
 CONFIDENCE_PASSAGES = 5
@@ -41,6 +50,15 @@ def shipped_models(model: str) -> tuple[AnswerRanker | None, VerdictModel]:
     """The answer ranker and verdict models shipped for an encoder, or the fused-score fallback's."""
     ranker = load_ranker(model)
     return ranker, load_verdict_model(ranker.verdict_path if ranker else None)
+
+
+@lru_cache(maxsize=8)
+def ranker_models(model: str, directory: Path) -> tuple[AnswerRanker | None, VerdictModel]:
+    """A ranker of one's own (as train-ranker --out or --folds-out writes one) and its verdict models."""
+    ranker = load_ranker(model, directory)
+    if ranker is None:
+        raise RankerError(f"{directory} holds no answer ranker ({directory / 'ranker.json'} is missing)")
+    return ranker, load_verdict_model(ranker.verdict_path)
 
 
 @lru_cache(maxsize=1)
@@ -61,10 +79,10 @@ class AnswerSettings:
     # Verdict "answer" when the answer probability reaches answer_from (None: the answer model's threshold).
     answer_from: float | None = None
     max_evidence: int = 5
-    # False leaves out the lift a sentence gets from sitting under a heading the question names.
-    use_sections: bool = True
     # False ranks sentences by fused dense and BM25 scores instead of the learned ranker.
     use_ranker: bool = True
+    # A ranker directory of one's own; None means the one shipped with the encoder.
+    ranker: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +149,14 @@ def rank_sentences(
     """The quotable candidates best first, and the features the confidence model reads."""
     matrix = feature_matrix(text, candidates, retriever.index.sentence_lexical)
     order = rank_candidates(retriever, text, candidates, matrix, ranker, settings)
-    order = quotable_rows(retriever, candidates, with_sections(retriever.index.records, candidates, order, text) if settings.use_sections else order)
+    order = quotable_rows(retriever, candidates, order)
     first_text = candidates.read_text(candidates.sentence_ids[order[0][0]]) if order else ""
     features = answer_features(retriever.index.sentence_lexical, text, passages, matrix, order, first_text)
     return Ranking([candidates.sentence_ids[row] for row, _ in order], [score for _, score in order], features)
 
 
 def choose_evidence(retriever: Retriever, ranking: Ranking, ranker: AnswerRanker | None, settings: AnswerSettings) -> list[Evidence]:
-    """The best sentence, then each next one only while the ranker also judges it an answer."""
+    """The best MIN_EVIDENCE sentences, then each next one only while the ranker also judges it an answer."""
     evidence: list[Evidence] = []
     for sentence_id, score in zip(ranking.sentence_ids, ranking.scores):
         if len(evidence) == settings.max_evidence:
@@ -147,7 +165,7 @@ def choose_evidence(retriever: Retriever, ranking: Ranking, ranker: AnswerRanker
             evidence.append(evidence_for(retriever, sentence_id, score))
             continue
         probability = ranker.probability(score)
-        if evidence and probability < ranker.manifest.extra_evidence_probability:
+        if len(evidence) >= MIN_EVIDENCE and probability < ranker.manifest.extra_evidence_probability:
             break
         evidence.append(evidence_for(retriever, sentence_id, probability))
     return evidence
@@ -200,13 +218,15 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
     scores = retriever.query_scores(text, query_vector, retrieval)
     if scores.allowed is not None and scores.allowed.empty:
         return Prepared(text, [], None, scores.allowed.notice)
-    chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, ANSWER_CHUNKS), retrieval, scores)
+    depth = REPORT_ANSWER_CHUNKS if retrieval.filters and retrieval.filters.doc_ids and len(retrieval.filters.doc_ids) <= FEW_REPORTS else ANSWER_CHUNKS
+    chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, depth), retrieval, scores)
     shown = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[: max(k, CONFIDENCE_PASSAGES if ranked else 0)]]
     passages = shown[:k]
     if not chunks:
         return Prepared(text, passages, None)
     # Without the ranker, the fused scores pick among the shown passages' sentences, as they always did.
-    chosen = chunks if ranked else chunks[:k]
+    # The ranked candidates come from the same chunks however many passages are shown, so k never changes the answer.
+    chosen = chunks[:depth] if ranked else chunks[:k]
     context = shown[:CONFIDENCE_PASSAGES] if ranked else passages
     candidates = gather_candidates(retriever, text, query_vector, chosen, chunk_features, scores)
     return Prepared(text, passages, candidates, context=context)
@@ -216,7 +236,11 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
     """Retrieve passages, rank the sentences of the best chunks and measure the confidence features."""
     k = check_k(k)
     # The ranker's verdict models read its scores; fused scores have their own (service/verdict.json).
-    ranker, models = shipped_models(retriever.encoder.model_name) if settings.use_ranker else (None, fused_verdict_model())
+    if not settings.use_ranker:
+        ranker, models = None, fused_verdict_model()
+    else:
+        model = retriever.encoder.model_name
+        ranker, models = shipped_models(model) if settings.ranker is None else ranker_models(model, settings.ranker)
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)

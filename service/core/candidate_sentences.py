@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.storage.sentence_table import SentenceTable
 from service.core.sentence_terms import Terms
+
+if TYPE_CHECKING:
+    from indexer.storage.records import RecordStore
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Candidates:
     read_text: Callable[[int], str]
     # Mean and spread of the question's cosine to sentences at large.
     background: tuple[float, float] = (0.0, 1.0)
+    # The documents' records, for the heading path each sentence sits under (None: no structure features).
+    records: RecordStore | None = None
 
     @cached_property
     def texts(self) -> list[str]:

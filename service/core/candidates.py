@@ -73,6 +73,7 @@ def gather_candidates(
         table=index.sentence_table,
         read_text=lambda sentence_id: index.sentences[sentence_id].text,
         background=retriever.background_similarity(vector),
+        records=records,
     )
 
 

@@ -1,40 +1,46 @@
-"""Report structure as a signal: a sentence under the heading the question names ("8. Maintenance" for
-"What maintenance deficiency did the FTA find?") is likelier to answer it than one elsewhere that shares
-its words."""
+"""Report structure as ranker features: a sentence under the heading the question names ("8. Maintenance" for
+"What maintenance deficiency did the FTA find?") is likelier to answer it than one elsewhere that shares its
+words, and a sentence every report repeats (the series' template) is less likely than one particular to its report."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from functools import lru_cache
 
+import numpy as np
+
 from indexer.storage.lexical import text_tokens
-from indexer.storage.records import RecordStore
 from service.core.candidate_sentences import Candidates
 
-# Ranker points added to a candidate, times the share of the question's terms its two innermost headings hold.
-# Chosen on the FTA dev questions: 0.514 first quotes right with none, 0.543 with 2, 0.557 with 3 and 4 (sure and
-# wrong 0.214, 0.200, 0.214, 0.243); on questions written here about the other reports it changed no first quote.
-SECTION_WEIGHT = 3.0
-# Only the best candidates are looked up: a heading never lifts one from further down.
-SECTION_DEPTH = 30
+# The ranker's columns for structure, in order (sentence_features.FEATURES ends with them).
+STRUCTURE_FEATURES = ("template_share", "section_terms", "section_path_terms", "section_place", "section_depth")
 
 
 @lru_cache(maxsize=4096)
-def heading_terms(path: tuple[str, ...]) -> frozenset[str]:
-    """The BM25 terms (stemmed, no stop words) of a heading path's two innermost headings."""
-    return frozenset(text_tokens(" ".join(path[-2:])))
+def heading_terms(path: tuple[str, ...], depth: int) -> frozenset[str]:
+    """The BM25 terms (stemmed, no stop words) of a heading path's `depth` innermost headings (0: all of them)."""
+    return frozenset(text_tokens(" ".join(path[-depth:] if depth else path)))
 
 
-def with_sections(records: RecordStore, candidates: Candidates, order: list[tuple[int, float]], question: str) -> list[tuple[int, float]]:
-    """order with each of its first SECTION_DEPTH candidates lifted by the share of the question's terms its section holds."""
+def structure_columns(question: str, candidates: Candidates) -> np.ndarray:
+    """Per candidate: the share of its words that recur across reports (the build's template_share); the share of
+    the question's terms held by its two innermost headings and by its whole heading path; how far through the
+    document's headings it sits (0 before the first, 1 under the last) and how deep its heading path is (n x 5)."""
+    count = len(candidates.sentence_ids)
+    columns = np.zeros((count, len(STRUCTURE_FEATURES)), dtype=np.float32)
+    columns[:, 0] = np.asarray(candidates.table.template_share[candidates.ids], dtype=np.float32).reshape(count)
     asked = frozenset(text_tokens(question))
-    if not asked or not order:
-        return order
-    spans = records.sentence_spans
-    lifted = []
-    for place, (row, score) in enumerate(order):
-        if place < SECTION_DEPTH:
-            position, start, _ = spans[candidates.sentence_ids[row]].tolist()
-            path = records.section(position, start)
-            score += SECTION_WEIGHT * len(asked & heading_terms(path)) / len(asked)
-        lifted.append((row, score))
-    return sorted(lifted, key=lambda pair: -pair[1])
+    records = candidates.records
+    if not asked or records is None:
+        return columns
+    spans = records.sentence_spans[candidates.ids].tolist()
+    for row, (position, start, _) in enumerate(spans):
+        starts, paths = records.section_index(position)
+        place = bisect_right(starts, start) - 1
+        if place < 0:
+            continue
+        path = paths[place]
+        columns[row, 1] = len(asked & heading_terms(path, 2)) / len(asked)
+        columns[row, 2] = len(asked & heading_terms(path, 0)) / len(asked)
+        columns[row, 3:] = (place + 1) / len(starts), len(path)
+    return columns

@@ -16,6 +16,7 @@ from indexer.storage.lexical import LexicalIndex, text_tokens
 from indexer.storage.sentence_table import AMOUNT, CAPITALISED, MONTH, NUMBER, YEAR, SentenceTable
 from service.core.answer_kernel import candidate_matrix
 from service.core.candidate_sentences import Candidates, Question
+from service.core.sections import STRUCTURE_FEATURES, structure_columns
 from service.core.sentence_terms import gather, largest_missing, member, pair_shares, spreads, vocabulary_ids, weighted_share
 from service.core.stopwords import ENGLISH_STOP_WORDS
 
@@ -35,7 +36,8 @@ QUESTION_TYPES = (
 QUESTION_TYPE_PATTERNS = [(name, re.compile(pattern, re.IGNORECASE)) for name, pattern in QUESTION_TYPES]
 WORD = re.compile(r"[A-Za-z]+")
 
-FEATURES = (
+# The columns the compiled kernel (or its NumPy counterpart) computes from the sentence table.
+SENTENCE_FEATURES = (
     "dense", "dense_gap", "dense_rank", "dense_prev", "dense_next", "dense_z",
     "lexical_share", "lexical_rank", "lexical_of_query",
     "coverage", "coverage_context", "coverage_document", "novel_terms", "bigrams", "match_spread",
@@ -46,6 +48,7 @@ FEATURES = (
     "question_type", "question_terms",
     "has_number", "has_year", "has_month", "has_amount", "new_names",
 )
+FEATURES = SENTENCE_FEATURES + STRUCTURE_FEATURES
 
 
 def question_type(question: str) -> int:
@@ -180,14 +183,16 @@ def read_question(question: str, table: SentenceTable, lexical: LexicalIndex) ->
 
 
 def feature_matrix(question: str, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
-    """One row of FEATURES per candidate sentence (from the compiled kernel when the install built it)."""
+    """One row of FEATURES per candidate sentence: the sentence columns (from the compiled kernel when the
+    install built it) and the structure columns."""
     read = read_question(question, candidates.table, lexical)
-    compiled = candidate_matrix(candidates, read, lexical, FEATURES)
-    return compiled if compiled is not None else numpy_feature_matrix(read, candidates, lexical)
+    compiled = candidate_matrix(candidates, read, lexical, SENTENCE_FEATURES)
+    sentence_columns = compiled if compiled is not None else numpy_feature_matrix(read, candidates, lexical)
+    return np.hstack([sentence_columns, structure_columns(question, candidates)])
 
 
 def numpy_feature_matrix(question: Question, candidates: Candidates, lexical: LexicalIndex) -> np.ndarray:
-    """feature_matrix in NumPy: what the compiled kernel computes, and what runs without it."""
+    """The SENTENCE_FEATURES columns in NumPy: what the compiled kernel computes, and what runs without it."""
     weights = question.weights
     lexical_share = share_of_best(candidates.lexical)
     dense_best = float(candidates.dense.max()) if len(candidates.dense) else 0.0
@@ -202,7 +207,7 @@ def numpy_feature_matrix(question: Question, candidates: Candidates, lexical: Le
         np.full(count, question.kind), np.full(count, len(weights)),
         table_signals(candidates, question.words),
     ]
-    matrix = np.empty((count, len(FEATURES)), dtype=np.float32)
+    matrix = np.empty((count, len(SENTENCE_FEATURES)), dtype=np.float32)
     column = 0
     for values in columns:
         block = np.asarray(values).reshape(count, -1)
