@@ -11,7 +11,8 @@ import pytest
 from eval.quality.report_training import collect_report_one, is_gold, report_article
 from eval.quality.reports import ReportQuestion, ReportQuestionsError, comparable, load_report_questions
 from service.core.answer import AnswerSettings
-from service.core.retrieval import Retriever
+from service.core.filters import Filters
+from service.core.retrieval import RetrievalSettings, Retriever
 from tests.conftest import ROOT
 from tests.test_reports import FTA, REPORTS, fta_corpus, fta_index_dir, fta_retriever  # noqa: F401 (fixtures)
 
@@ -89,3 +90,30 @@ def test_out_of_fold_answers_use_the_fold_ranker_that_left_the_report_out(fta_in
     assert refused.exit_code == 1 and "left out fta-2023-mta" in refused.output
     with pytest.raises(ValueError, match="holds no answer ranker"):
         answer_question(fta_retriever, "COLTS maintenance", settings=AnswerSettings(ranker=tmp_path))
+
+
+def test_a_question_within_a_report_is_ranked_by_the_reports_ranker_and_others_by_the_general_one(fta_retriever: Retriever, retriever: Retriever, tmp_path: Path) -> None:  # noqa: F811
+    import shutil
+
+    from service.core.answer import answer_question, shipped_models
+    from service.core.ranker import REPORTS_RANKER, ranker_directory
+
+    model = fta_retriever.encoder.model_name
+    general, reports = shipped_models(model)[0], shipped_models(model, in_reports=True)[0]
+    assert general.manifest.fitted_on["report_questions"] == 0 and reports.manifest.fitted_on["report_questions"] > 500
+    directory = ranker_directory(model)
+
+    def outcome(answer):  # everything but the time taken
+        return answer.verdict, answer.confidence, [(e.doc_id, e.start, e.score) for e in answer.evidence]
+
+    shutil.copytree(directory / REPORTS_RANKER, tmp_path / "only-reports")
+    shutil.copytree(directory, tmp_path / "only-general", ignore=shutil.ignore_patterns(REPORTS_RANKER))
+    # Within a report (here by filter: among three reports "COLTS" is too common a name to select one) the reports
+    # ranker answers; elsewhere the general one.
+    question = "What maintenance deficiency did the FTA find?"
+    within = RetrievalSettings(filters=Filters(doc_ids=["fta-2023-colts.pdf"]))
+    closed = answer_question(fta_retriever, question, settings=AnswerSettings(retrieval=within))
+    assert outcome(closed) == outcome(answer_question(fta_retriever, question, settings=AnswerSettings(retrieval=within, ranker=tmp_path / "only-reports")))
+    assert outcome(closed) != outcome(answer_question(fta_retriever, question, settings=AnswerSettings(retrieval=within, ranker=tmp_path / "only-general")))
+    vetting = "What did the inspector say about vetting?"
+    assert outcome(answer_question(retriever, vetting)) == outcome(answer_question(retriever, vetting, settings=AnswerSettings(ranker=tmp_path / "only-general")))

@@ -199,56 +199,76 @@ def write_ranker(directory: Path, booster, manifest_fields: dict) -> None:
 
 
 def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple, folds_out: Path | None = None) -> dict[str, object]:
-    """Fit the ranker (out-of-fold scores for everything downstream), its probability map, and the verdict models."""
+    """The general ranker (SQuAD) in directory and, with report questions, the reports ranker (SQuAD and the
+    reports) in directory/reports, each with its probability map and verdict models."""
+    from service.core.ranker import REPORTS_RANKER
+
+    written = fit_one_ranker(sets.full, [], sets, directory, model, backend, squads, None)
+    if sets.reports:
+        reports = fit_one_ranker(sets.full, sets.reports, sets, directory / REPORTS_RANKER, model, backend, squads, folds_out)
+        written |= {f"reports ranker {name}": value for name, value in reports.items()}
+    return written
+
+
+def fit_one_ranker(
+    squad_rows: list[Collected], report_rows: list[Collected], sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple, folds_out: Path | None
+) -> dict[str, object]:
+    """Fit a ranker (out-of-fold scores for everything downstream), its probability map, and its verdict models."""
     import lightgbm
 
     from eval.quality.verdict_training import fit_verdict_models, ranked_table
     from service.core.ranker import VERDICT_FILE
 
-    ranked = sets.full + sets.reports
+    ranked = squad_rows + report_rows
     rankers, final = fold_rankers(ranked), train_ranker(ranked)
     oof = out_of_fold_scores(ranked, rankers)
     slope, intercept = probability_map(ranked, oof)
     seen = {row.article for row in ranked}
     sources = {squad.name: squad.sha256 for squad in squads}
-    fitted_on = {"squad": sources, "half": "choose", "reports": sets.report_sources, "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
+    reports = sets.report_sources if report_rows else {}
+    fitted_on = {"squad": sources, "half": "choose", "reports": reports, "model": model, "backend": backend, "lightgbm": lightgbm.__version__, "rounds": ROUNDS}
     # The verdict models learn from questions of both kinds of unanswerable, each set about half
     # unanswerable; the full index's questions (all answerable) would tilt them towards answering.
     left_out = ranked_table(sets.left_out, ranker_scores(sets.left_out, rankers, final, seen))
     near_miss = ranked_table(sets.near_miss, ranker_scores(sets.near_miss, rankers, final, set()))
     verdict = fit_verdict_models(left_out, near_miss, fitted_on | {"questions": len(left_out.features) + len(near_miss.features)})
-    squad_oof, report_oof = oof[: len(sets.full)], oof[len(sets.full) :]
-    cross_validation = cross_validation_figures(sets.full, squad_oof, f"{FOLDS}-fold by article, choosing half")
-    if sets.reports:
-        cross_validation["reports"] = cross_validation_figures(sets.reports, report_oof, f"{FOLDS}-fold by report, whole index")
+    squad_oof, report_oof = oof[: len(squad_rows)], oof[len(squad_rows) :]
+    cross_validation = cross_validation_figures(squad_rows, squad_oof, f"{FOLDS}-fold by article, choosing half")
+    if report_rows:
+        cross_validation["reports"] = cross_validation_figures(report_rows, report_oof, f"{FOLDS}-fold by report, whole index")
     write_ranker(directory, final, {
         "version": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), "model": model, "slope": round(slope, 6), "intercept": round(intercept, 6),
-        "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(sets.full), "report_questions": len(sets.reports)}, "cross_validation": cross_validation,
+        "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": fitted_on | {"questions": len(squad_rows), "report_questions": len(report_rows)},
+        "cross_validation": cross_validation,
     })
     write_verdict(directory / VERDICT_FILE, verdict)
     if folds_out is not None:
-        write_fold_rankers(folds_out, rankers, sets, manifest_fields={"model": model, "slope": round(slope, 6), "intercept": round(intercept, 6)}, verdict=verdict)
-    return {
-        "directory": directory, "ranker r@1 (out of fold)": cross_validation["r@1"], "ranker mrr (out of fold)": cross_validation["mrr"],
-        "reports r@1 (out of fold)": cross_validation.get("reports", {}).get("r@1", "-"),
-        "coverage threshold": verdict.coverage.threshold, "answer threshold": verdict.answer.threshold,
-    }
+        write_fold_rankers(folds_out, directory.parent, rankers, sets, manifest_fields={"model": model, "slope": round(slope, 6), "intercept": round(intercept, 6)}, verdict=verdict)
+    figures = {"directory": directory, "r@1 (out of fold)": cross_validation["r@1"], "mrr (out of fold)": cross_validation["mrr"]}
+    if report_rows:
+        figures["reports r@1 (out of fold)"] = cross_validation["reports"]["r@1"]
+    return figures | {"coverage threshold": verdict.coverage.threshold, "answer threshold": verdict.answer.threshold}
 
 
-def write_fold_rankers(out: Path, rankers: dict[int, object], sets: TrainingSets, manifest_fields: dict, verdict) -> None:
-    """Each fold's ranker in out/fold-N with the final verdict models and held_out.json (the reports it never
-    saw), for out-of-fold answers through the service's own path (`eval reports --ranker-folds`)."""
+def write_fold_rankers(out: Path, general: Path, rankers: dict[int, object], sets: TrainingSets, manifest_fields: dict, verdict) -> None:
+    """Each fold's reports ranker in out/fold-N/reports with the final verdict models, beside a copy of the general
+    ranker, and held_out.json (the reports it never saw), for out-of-fold answers through the service's own path
+    (`eval reports --ranker-folds`)."""
     import json
+    import shutil
 
-    from service.core.ranker import VERDICT_FILE
+    from service.core.ranker import REPORTS_RANKER, VERDICT_FILE
 
     for fold, booster in rankers.items():
-        directory = out / f"fold-{fold}"
+        folder = out / f"fold-{fold}"
+        # The general ranker as shipped, and in reports/ the fold's: laid out as the shipped rankers.
+        shutil.copytree(general, folder, ignore=shutil.ignore_patterns(REPORTS_RANKER), dirs_exist_ok=True)
+        directory = folder / REPORTS_RANKER
         fields = {"version": f"fold-{fold}", "extra_evidence_probability": EXTRA_EVIDENCE_PROBABILITY, "fitted_on": {"fold": fold, "of": FOLDS}} | manifest_fields
         write_ranker(directory, booster, fields)
         write_verdict(directory / VERDICT_FILE, verdict)
         held_out = sorted(doc for doc, article in sets.report_articles.items() if fold_of(article) == fold)
-        (directory / "held_out.json").write_text(json.dumps(held_out, indent=1) + "\n")
+        (folder / "held_out.json").write_text(json.dumps(held_out, indent=1) + "\n")
 
 
 def fit_fused_verdict(sets: TrainingSets, out: Path, squads: tuple) -> dict[str, object]:

@@ -178,7 +178,7 @@ def train_ranker(
     except (SquadError, ReportQuestionsError, IndexStoreError, ModelNotFound, ValueError) as error:
         raise click.ClickException(str(error)) from error
     for name, value in written.items():
-        click.echo(f"  {name:<28}{value}")
+        click.echo(f"  {name:<42}{value}")
 
 
 def with_report_rows(sets, files: tuple[Path, ...], index_dir: Path, reports_dir: Path | None, model: str, backend: str):

@@ -16,7 +16,7 @@ from service.core.candidates import gather_candidates
 from service.core.confidence import Calibration, VerdictModel, answer_features, load_verdict_model
 from service.core.fusion import fuse_scores, ranked
 from service.core.quotes import FRAGMENT_WORDS, is_fragment, quote_for
-from service.core.ranker import AnswerRanker, RankerError, load_ranker
+from service.core.ranker import REPORTS_RANKER, AnswerRanker, RankerError, load_ranker, ranker_directory
 from service.core.retrieval import RetrievalSettings, Retriever, check_k
 from service.core.sentence_features import Candidates, feature_matrix
 from service.core.types import Answer, Evidence, Passage, Quote
@@ -45,20 +45,20 @@ MIN_EVIDENCE = 3
 CONFIDENCE_PASSAGES = 5
 
 
-@lru_cache(maxsize=8)
-def shipped_models(model: str) -> tuple[AnswerRanker | None, VerdictModel]:
-    """The answer ranker and verdict models shipped for an encoder, or the fused-score fallback's."""
-    ranker = load_ranker(model)
-    return ranker, load_verdict_model(ranker.verdict_path if ranker else None)
+def shipped_models(model: str, in_reports: bool = False) -> tuple[AnswerRanker | None, VerdictModel]:
+    """The answer ranker and verdict models shipped for an encoder (the reports ranker, where one ships, for a
+    question asked within a few reports), or the fused-score fallback's."""
+    return ranker_models(model, ranker_directory(model), in_reports)
 
 
-@lru_cache(maxsize=8)
-def ranker_models(model: str, directory: Path) -> tuple[AnswerRanker | None, VerdictModel]:
-    """A ranker of one's own (as train-ranker --out or --folds-out writes one) and its verdict models."""
+@lru_cache(maxsize=16)
+def ranker_models(model: str, directory: Path, in_reports: bool = False) -> tuple[AnswerRanker | None, VerdictModel]:
+    """The ranker in a directory laid out as the shipped one (the general ranker, and in reports/ the one for
+    questions within a few reports, used for those where it exists) and its verdict models."""
     ranker = load_ranker(model, directory)
-    if ranker is None:
-        raise RankerError(f"{directory} holds no answer ranker ({directory / 'ranker.json'} is missing)")
-    return ranker, load_verdict_model(ranker.verdict_path)
+    if ranker is not None and in_reports:
+        ranker = load_ranker(model, directory / REPORTS_RANKER) or ranker
+    return ranker, load_verdict_model(ranker.verdict_path if ranker else None)
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +81,7 @@ class AnswerSettings:
     max_evidence: int = 5
     # False ranks sentences by fused dense and BM25 scores instead of the learned ranker.
     use_ranker: bool = True
-    # A ranker directory of one's own; None means the one shipped with the encoder.
+    # A ranker directory of one's own, laid out as the shipped one (train-ranker --out); None: the shipped one.
     ranker: Path | None = None
 
 
@@ -210,6 +210,8 @@ class Prepared:
     notice: str | None = None
     # The passages the confidence features read (CONFIDENCE_PASSAGES of them when ranked).
     context: list[Passage] = field(default_factory=list)
+    # Whether the question is asked within a few reports (the candidates come from REPORT_ANSWER_CHUNKS chunks).
+    in_reports: bool = False
 
 
 def prepare_candidates(retriever: Retriever, question: str, k: int, settings: AnswerSettings, ranked: bool) -> Prepared:
@@ -218,7 +220,8 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
     scores = retriever.query_scores(text, query_vector, retrieval)
     if scores.allowed is not None and scores.allowed.empty:
         return Prepared(text, [], None, scores.allowed.notice)
-    depth = REPORT_ANSWER_CHUNKS if retrieval.filters and retrieval.filters.doc_ids and len(retrieval.filters.doc_ids) <= FEW_REPORTS else ANSWER_CHUNKS
+    in_reports = bool(retrieval.filters and retrieval.filters.doc_ids and len(retrieval.filters.doc_ids) <= FEW_REPORTS)
+    depth = REPORT_ANSWER_CHUNKS if in_reports else ANSWER_CHUNKS
     chunks, chunk_features = retriever.ranked_chunks(text, query_vector, max(k, depth), retrieval, scores)
     shown = [retriever.passage(chunk_id, score) for chunk_id, score in chunks[: max(k, CONFIDENCE_PASSAGES if ranked else 0)]]
     passages = shown[:k]
@@ -229,21 +232,23 @@ def prepare_candidates(retriever: Retriever, question: str, k: int, settings: An
     chosen = chunks[:depth] if ranked else chunks[:k]
     context = shown[:CONFIDENCE_PASSAGES] if ranked else passages
     candidates = gather_candidates(retriever, text, query_vector, chosen, chunk_features, scores)
-    return Prepared(text, passages, candidates, context=context)
+    return Prepared(text, passages, candidates, context=context, in_reports=in_reports)
 
 
 def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSettings) -> Draft:
     """Retrieve passages, rank the sentences of the best chunks and measure the confidence features."""
     k = check_k(k)
     # The ranker's verdict models read its scores; fused scores have their own (service/verdict.json).
-    if not settings.use_ranker:
-        ranker, models = None, fused_verdict_model()
-    else:
-        model = retriever.encoder.model_name
-        ranker, models = shipped_models(model) if settings.ranker is None else ranker_models(model, settings.ranker)
+    model = retriever.encoder.model_name
+    directory = settings.ranker or ranker_directory(model)
+    ranker, models = ranker_models(model, directory) if settings.use_ranker else (None, fused_verdict_model())
+    if settings.ranker is not None and ranker is None:
+        raise RankerError(f"{directory} holds no answer ranker ({directory / 'ranker.json'} is missing)")
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)
+    if ranker is not None and prepared.in_reports:
+        ranker, models = ranker_models(model, directory, in_reports=True)
     ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, ranker, settings)
     evidence = choose_evidence(retriever, ranking, ranker, settings)
     quote = quote_for(retriever.index, evidence[0], ranking.sentence_ids[0]) if evidence else None

@@ -1,6 +1,7 @@
 """The learned answer ranker: LightGBM trees over sentence features, run by ONNX Runtime.
 
-Each encoder has its own ranker (its cosines are features), kept in service/rankers/<model slug>/ as
+Each encoder has its own rankers (its cosines are features): a general one, and in reports/ one for questions
+asked within a few reports. Each is kept in service/core/rankers/<model slug>/[reports/] as
 `ranker.onnx` (the LightGBM model converted by onnxmltools, so serving needs neither LightGBM nor
 scikit-learn), `ranker.json` (its manifest: features, version, sha256, what it was fit on, and the
 logistic map from ranker score to the probability a sentence answers) and `verdict.json` (the coverage
@@ -28,6 +29,9 @@ MODEL_FILE = "ranker.onnx"
 MANIFEST_FILE = "ranker.json"
 # The verdict models fit on this ranker's scores (service/confidence.py VerdictModel).
 VERDICT_FILE = "verdict.json"
+# Beside the general ranker, the one for questions asked within a few reports: fit on SQuAD and on questions
+# about real reports, whose candidates (forty chunks of one long report) the general one never saw.
+REPORTS_RANKER = "reports"
 
 
 class RankerError(ValueError):

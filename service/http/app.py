@@ -187,8 +187,9 @@ def create_app(settings: Settings) -> Litestar:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.answer_threads
         threads = settings.threads or encoder_threads(settings.backend, settings.workers or 1, available_cores())
         opened = await anyio.to_thread.run_sync(Retriever.open, settings.index, settings.model, settings.backend, threads)
-        # The answer ranker loads (and compiles its trees) now rather than on the first question.
+        # The answer rankers load (and compile their trees) now rather than on the first question.
         await anyio.to_thread.run_sync(shipped_models, opened.encoder.model_name)
+        await anyio.to_thread.run_sync(shipped_models, opened.encoder.model_name, True)
         batcher = question_encoder(opened.encoder, settings.max_batch, settings.batch_wait_ms, observe=metrics.record_batch)
         app.state.retriever = Retriever(opened.index, opened.encoder, batcher.encode)
         app.state.index_root = settings.index
