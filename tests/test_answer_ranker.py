@@ -67,3 +67,19 @@ def test_ask_and_chat_use_the_ranker_and_its_confidence(client: TestClient, retr
     assert [e["text"] for e in body["evidence"]] == [e.text for e in expected.evidence]
     chat = client.post("/v1/chat/completions", json={"model": "inspection-qa", "messages": [{"role": "user", "content": VETTING}]}).json()
     assert expected.evidence[0].text in chat["choices"][0]["message"]["content"]
+
+
+def test_answers_use_the_rankers_loaded_at_start_up(retriever: Retriever) -> None:
+    from service.core.answer import ranker_models
+    from service.core.filters import Filters
+    from service.core.retrieval import RetrievalSettings
+
+    # The app loads both rankers at start-up (service/http/app.py); a first answer must not load them again
+    # (it did once, through a cache keyed by how the arguments were passed: 700 ms on a worker's first question).
+    model = retriever.encoder.model_name
+    shipped_models(model), shipped_models(model, True)
+    before = ranker_models.cache_info().misses
+    answer_question(retriever, VETTING)
+    within = RetrievalSettings(filters=Filters(doc_ids=["hmic-met-peel-2017.txt"]))
+    answer_question(retriever, VETTING, 5, AnswerSettings(retrieval=within))
+    assert ranker_models.cache_info().misses == before

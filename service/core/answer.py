@@ -52,7 +52,7 @@ def shipped_models(model: str, in_reports: bool = False) -> tuple[AnswerRanker |
 
 
 @lru_cache(maxsize=16)
-def ranker_models(model: str, directory: Path, in_reports: bool = False) -> tuple[AnswerRanker | None, VerdictModel]:
+def ranker_models(model: str, directory: Path, in_reports: bool) -> tuple[AnswerRanker | None, VerdictModel]:
     """The ranker in a directory laid out as the shipped one (the general ranker, and in reports/ the one for
     questions within a few reports, used for those where it exists) and its verdict models."""
     ranker = load_ranker(model, directory)
@@ -241,14 +241,15 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
     # The ranker's verdict models read its scores; fused scores have their own (service/verdict.json).
     model = retriever.encoder.model_name
     directory = settings.ranker or ranker_directory(model)
-    ranker, models = ranker_models(model, directory) if settings.use_ranker else (None, fused_verdict_model())
+    # Arguments exactly as shipped_models passes them, so the rankers loaded at start-up are the cached ones.
+    ranker, models = ranker_models(model, directory, False) if settings.use_ranker else (None, fused_verdict_model())
     if settings.ranker is not None and ranker is None:
         raise RankerError(f"{directory} holds no answer ranker ({directory / 'ranker.json'} is missing)")
     prepared = prepare_candidates(retriever, question, k, settings, ranker is not None)
     if prepared.candidates is None:
         return Draft(prepared.passages, [], {}, prepared.notice)
     if ranker is not None and prepared.in_reports:
-        ranker, models = ranker_models(model, directory, in_reports=True)
+        ranker, models = ranker_models(model, directory, True)
     ranking = rank_sentences(retriever, prepared.text, prepared.context, prepared.candidates, ranker, settings)
     evidence = choose_evidence(retriever, ranking, ranker, settings)
     quote = quote_for(retriever.index, evidence[0], ranking.sentence_ids[0]) if evidence else None
