@@ -70,16 +70,16 @@ def test_ask_and_chat_use_the_ranker_and_its_confidence(client: TestClient, retr
 
 
 def test_answers_use_the_rankers_loaded_at_start_up(retriever: Retriever) -> None:
-    from service.core.answer import ranker_models
+    from service.core.answer import models_in
     from service.core.filters import Filters
     from service.core.retrieval import RetrievalSettings
 
     # The app loads both rankers at start-up (service/http/app.py); a first answer must not load them again
-    # (it did once, through a cache keyed by how the arguments were passed: 700 ms on a worker's first question).
+    # (it did once: 700 ms on a worker's first question).
     model = retriever.encoder.model_name
     shipped_models(model), shipped_models(model, True)
-    before = ranker_models.cache_info().misses
+    before = models_in.cache_info().misses
     answer_question(retriever, VETTING)
     within = RetrievalSettings(filters=Filters(doc_ids=["hmic-met-peel-2017.txt"]))
     answer_question(retriever, VETTING, 5, AnswerSettings(retrieval=within))
-    assert ranker_models.cache_info().misses == before
+    assert models_in.cache_info().misses == before

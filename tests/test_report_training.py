@@ -71,20 +71,32 @@ def test_out_of_fold_answers_use_the_fold_ranker_that_left_the_report_out(fta_in
     from service.core.answer import answer_question
     from service.core.ranker import ranker_directory
 
-    shipped = ranker_directory(encoder.model_name)
-    folds = tmp_path / "folds"
-    for fold, held_out in enumerate((["fta-2023-colts"], ["fta-2023-bangor", "fta-2023-mta"])):
-        shutil.copytree(shipped, folds / f"fold-{fold}")
+    from service.core.ranker import REPORTS_RANKER
+
+    shipped, general_only, folds = ranker_directory(encoder.model_name), tmp_path / "general-only", tmp_path / "folds"
+    shutil.copytree(shipped, general_only, ignore=shutil.ignore_patterns(REPORTS_RANKER))
+    # COLTS's fold holds the shipped rankers; the other fold has no reports ranker, so its reports get the general one.
+    for fold, (source, held_out) in enumerate(((shipped, ["fta-2023-colts"]), (general_only, ["fta-2023-bangor", "fta-2023-mta"]))):
+        shutil.copytree(source, folds / f"fold-{fold}")
         (folds / f"fold-{fold}" / "held_out.json").write_text(json.dumps(held_out))
     lines = [line for line in (FTA / "questions-dev.jsonl").read_text(encoding="utf-8").splitlines() if any(f'"fta-2023-{name}"' in line for name in REPORTS)]
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    base = ["reports", str(questions), "--index", str(fta_index_dir), "--model", encoder.model_name, "--json"]
-    shipped_run = CliRunner().invoke(eval_cli, base)
-    fold_run = CliRunner().invoke(eval_cli, [*base, "--ranker-folds", str(folds)])
-    assert shipped_run.exit_code == 0 and fold_run.exit_code == 0, fold_run.output
-    # The folds hold copies of the shipped ranker, so every outcome is the same.
-    assert json.loads(fold_run.output[fold_run.output.index("{"):]) == json.loads(shipped_run.output[shipped_run.output.index("{"):])
+    # Closed, so every question is asked within its report and the reports ranker (where there is one) ranks it.
+    base = ["reports", str(questions), "--index", str(fta_index_dir), "--model", encoder.model_name, "--json", "--closed"]
+
+    def rows(*extra: str) -> dict[str, list]:
+        result = CliRunner().invoke(eval_cli, [*base, *extra])
+        assert result.exit_code == 0, result.output
+        by_report: dict[str, list] = {}
+        for row in json.loads(result.output[result.output.index("{"):])["questions"]:
+            by_report.setdefault(row["doc"], []).append(row)
+        return by_report
+
+    with_shipped, with_general, with_folds = rows(), rows("--ranker", str(general_only)), rows("--ranker-folds", str(folds))
+    assert with_shipped != with_general, "the two rankers must answer some question differently for this test to tell them apart"
+    assert with_folds["fta-2023-colts"] == with_shipped["fta-2023-colts"]
+    assert [with_folds[doc] for doc in ("fta-2023-bangor", "fta-2023-mta")] == [with_general[doc] for doc in ("fta-2023-bangor", "fta-2023-mta")]
     (folds / "fold-1" / "held_out.json").write_text(json.dumps(["fta-2023-bangor"]))
     refused = CliRunner().invoke(eval_cli, [*base, "--ranker-folds", str(folds)])
     assert refused.exit_code == 1 and "left out fta-2023-mta" in refused.output

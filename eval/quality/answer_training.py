@@ -203,22 +203,24 @@ def fit_answer_models(sets: TrainingSets, directory: Path, model: str, backend: 
     reports) in directory/reports, each with its probability map and verdict models."""
     from service.core.ranker import REPORTS_RANKER
 
-    written = fit_one_ranker(sets.full, [], sets, directory, model, backend, squads, None)
+    written = fit_one_ranker(sets, [], directory, model, backend, squads, None)
     if sets.reports:
-        reports = fit_one_ranker(sets.full, sets.reports, sets, directory / REPORTS_RANKER, model, backend, squads, folds_out)
+        reports = fit_one_ranker(sets, sets.reports, directory / REPORTS_RANKER, model, backend, squads, folds_out)
         written |= {f"reports ranker {name}": value for name, value in reports.items()}
     return written
 
 
 def fit_one_ranker(
-    squad_rows: list[Collected], report_rows: list[Collected], sets: TrainingSets, directory: Path, model: str, backend: str, squads: tuple, folds_out: Path | None
+    sets: TrainingSets, report_rows: list[Collected], directory: Path, model: str, backend: str, squads: tuple, folds_out: Path | None
 ) -> dict[str, object]:
-    """Fit a ranker (out-of-fold scores for everything downstream), its probability map, and its verdict models."""
+    """Fit a ranker on SQuAD's rows and report_rows (out-of-fold scores for everything downstream), its probability
+    map, and its verdict models."""
     import lightgbm
 
     from eval.quality.verdict_training import fit_verdict_models, ranked_table
     from service.core.ranker import VERDICT_FILE
 
+    squad_rows = sets.full
     ranked = squad_rows + report_rows
     rankers, final = fold_rankers(ranked), train_ranker(ranked)
     oof = out_of_fold_scores(ranked, rankers)

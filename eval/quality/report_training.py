@@ -56,14 +56,18 @@ def collect_report_one(retriever: Retriever, question: ReportQuestion, doc_id: s
     return Collected(article, question.answerable, matrix, labels, base, prepared.text, tuple(candidates.texts))
 
 
-def collect_reports(retriever: Retriever, questions: list[ReportQuestion], progress: bool = False) -> list[Collected]:
-    """Rows of every question about a report the index holds, each report its own article."""
+def report_articles(questions: list[ReportQuestion]) -> dict[str, int]:
+    """Each report the questions ask about, by name, to its article number (reports in sorted order)."""
+    return {doc: report_article(number) for number, doc in enumerate(sorted({question.doc for question in questions}))}
+
+
+def collect_reports(retriever: Retriever, questions: list[ReportQuestion], articles: dict[str, int], progress: bool = False) -> list[Collected]:
+    """Rows of every question about a report the index holds, each report its own article (report_articles)."""
     doc_ids = list(retriever.index.documents)
-    reports = sorted({question.doc for question in questions})
     settings, rows = AnswerSettings(), []
     for question in tqdm(questions, desc="report questions", disable=not progress):
         doc_id = document_of(question, doc_ids)
         if doc_id is None:
             raise ValueError(f"the reports index holds no report named {question.doc}")
-        rows.append(collect_report_one(retriever, question, doc_id, report_article(reports.index(question.doc)), settings))
+        rows.append(collect_report_one(retriever, question, doc_id, articles[question.doc], settings))
     return rows

@@ -186,14 +186,14 @@ def with_report_rows(sets, files: tuple[Path, ...], index_dir: Path, reports_dir
     import dataclasses
     import hashlib
 
-    from eval.quality.report_training import collect_reports, report_article
+    from eval.quality.report_training import collect_reports, report_articles
     from eval.quality.reports import load_report_questions
     from service.core.retrieval import Retriever
 
     questions = [question for path in files for question in load_report_questions(path, reports_dir)]
-    rows = collect_reports(Retriever.open(index_dir, model, backend), questions, progress=True)
+    articles = report_articles(questions)
+    rows = collect_reports(Retriever.open(index_dir, model, backend), questions, articles, progress=True)
     sources = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
-    articles = {doc: report_article(number) for number, doc in enumerate(sorted({question.doc for question in questions}))}
     return dataclasses.replace(sets, reports=rows, report_sources=sources, report_articles=articles)
 
 

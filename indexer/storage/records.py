@@ -193,9 +193,14 @@ class RecordStore:
 
     def section(self, position: int, offset: int) -> tuple[str, ...]:
         """The heading path in force at an offset of the document at position (section_path, by bisection)."""
+        return self.section_place(position, offset)[0]
+
+    def section_place(self, position: int, offset: int) -> tuple[tuple[str, ...], int, int]:
+        """The heading path in force at an offset, how many of the document's headings start at or before it,
+        and how many it has."""
         starts, paths = self.section_index(position)
-        found = bisect_right(starts, offset) - 1
-        return paths[found] if found >= 0 else ()
+        found = bisect_right(starts, offset)
+        return (paths[found - 1] if found else ()), found, len(starts)
 
     def context(self, doc_id: str, start: int, end: int) -> tuple[list[int], list[str]]:
         """The page numbers a span covers and the heading path it sits under."""

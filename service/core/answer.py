@@ -51,13 +51,21 @@ def shipped_models(model: str, in_reports: bool = False) -> tuple[AnswerRanker |
     return ranker_models(model, ranker_directory(model), in_reports)
 
 
-@lru_cache(maxsize=16)
 def ranker_models(model: str, directory: Path, in_reports: bool) -> tuple[AnswerRanker | None, VerdictModel]:
     """The ranker in a directory laid out as the shipped one (the general ranker, and in reports/ the one for
     questions within a few reports, used for those where it exists) and its verdict models."""
+    general = models_in(model, directory)
+    if in_reports and general[0] is not None:
+        reports = models_in(model, directory / REPORTS_RANKER)
+        if reports[0] is not None:
+            return reports
+    return general
+
+
+@lru_cache(maxsize=16)
+def models_in(model: str, directory: Path) -> tuple[AnswerRanker | None, VerdictModel]:
+    """The ranker of one directory and its verdict models, each loaded once (at start-up for the shipped ones)."""
     ranker = load_ranker(model, directory)
-    if ranker is not None and in_reports:
-        ranker = load_ranker(model, directory / REPORTS_RANKER) or ranker
     return ranker, load_verdict_model(ranker.verdict_path if ranker else None)
 
 
@@ -241,7 +249,6 @@ def draft_answer(retriever: Retriever, question: str, k: int, settings: AnswerSe
     # The ranker's verdict models read its scores; fused scores have their own (service/verdict.json).
     model = retriever.encoder.model_name
     directory = settings.ranker or ranker_directory(model)
-    # Arguments exactly as shipped_models passes them, so the rankers loaded at start-up are the cached ones.
     ranker, models = ranker_models(model, directory, False) if settings.use_ranker else (None, fused_verdict_model())
     if settings.ranker is not None and ranker is None:
         raise RankerError(f"{directory} holds no answer ranker ({directory / 'ranker.json'} is missing)")

@@ -53,10 +53,10 @@ class Candidates:
     # What the index knows of every sentence regardless of the question; how to read a text.
     table: SentenceTable
     read_text: Callable[[int], str]
+    # The documents' records, for the heading path each sentence sits under.
+    records: RecordStore
     # Mean and spread of the question's cosine to sentences at large.
     background: tuple[float, float] = (0.0, 1.0)
-    # The documents' records, for the heading path each sentence sits under (None: no structure features).
-    records: RecordStore | None = None
 
     @cached_property
     def texts(self) -> list[str]:

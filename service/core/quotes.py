@@ -52,16 +52,22 @@ def leads(text: str, template_share: float) -> bool:
     return stripped.endswith(":") or template_share >= TEMPLATED or len(stripped.split()) < STATEMENT_WORDS or labelled
 
 
+def joinable(index: Index, key: int, other: int) -> bool:
+    """Whether sentence other may join key's passage: it exists, shares key's document and is no heading or title."""
+    sentences = index.sentences
+    return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[key].doc_id and not index.sentence_table.flags[other, UNQUOTABLE]
+
+
 def passage_end(index: Index, key: int) -> int:
     """The last sentence id of the passage that key opens: key alone, or key and the statements it leads into."""
     table, sentences = index.sentence_table, index.sentences
     first = sentences[key]
     if not leads(first.text, float(table.template_share[key])):
         return wrapped_end(index, key)
-    last, statements, total = key, 0, len(sentences)
-    while statements < FOLLOWING_STATEMENTS and last + 1 < total:
+    last, statements = key, 0
+    while statements < FOLLOWING_STATEMENTS and joinable(index, key, last + 1):
         following = sentences[last + 1]
-        if following.doc_id != first.doc_id or table.flags[last + 1, UNQUOTABLE] or following.end - first.start > MAX_PASSAGE_CHARS:
+        if following.end - first.start > MAX_PASSAGE_CHARS:
             break
         # A page header, a table cell or a list number ends the passage: what follows it is not its continuation.
         if is_fragment(following.text):
@@ -74,10 +80,7 @@ def passage_end(index: Index, key: int) -> int:
 def wrapped_end(index: Index, key: int) -> int:
     """The last sentence id of the line key opens: key, or the piece of it a PDF wrapped onto the next line."""
     sentences = index.sentences
-    if key + 1 >= len(sentences):
-        return key
-    current, following = sentences[key], sentences[key + 1]
-    wrapped = following.doc_id == current.doc_id and not index.sentence_table.flags[key + 1, UNQUOTABLE] and wraps_into(current.text, following.text)
+    wrapped = joinable(index, key, key + 1) and wraps_into(sentences[key].text, sentences[key + 1].text)
     return key + 1 if wrapped else key
 
 
@@ -85,11 +88,11 @@ def passage_start(index: Index, key: int) -> int:
     """The first sentence id of the passage: a list item's lead-in ("… the following projects:") when key is the
     first item under it, else key."""
     sentences = index.sentences
-    if key == 0 or not LIST_ITEM.match(sentences[key].text):
+    if not LIST_ITEM.match(sentences[key].text) or not joinable(index, key, key - 1):
         return key
     previous = sentences[key - 1]
-    introduces = previous.doc_id == sentences[key].doc_id and previous.text.rstrip().endswith(":") and not index.sentence_table.flags[key - 1, UNQUOTABLE]
-    return key - 1 if introduces and sentences[key].end - previous.start <= MAX_PASSAGE_CHARS else key
+    introduces = previous.text.rstrip().endswith(":") and sentences[key].end - previous.start <= MAX_PASSAGE_CHARS
+    return key - 1 if introduces else key
 
 
 def quote_for(index: Index, key: Evidence, key_id: int) -> Quote:

@@ -4,7 +4,6 @@ words, and a sentence every report repeats (the series' template) is less likely
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from functools import lru_cache
 
 import numpy as np
@@ -30,17 +29,13 @@ def structure_columns(question: str, candidates: Candidates) -> np.ndarray:
     columns = np.zeros((count, len(STRUCTURE_FEATURES)), dtype=np.float32)
     columns[:, 0] = np.asarray(candidates.table.template_share[candidates.ids], dtype=np.float32).reshape(count)
     asked = frozenset(text_tokens(question))
-    records = candidates.records
-    if not asked or records is None:
+    if not asked:
         return columns
-    spans = records.sentence_spans[candidates.ids].tolist()
+    spans = candidates.records.sentence_spans[candidates.ids].tolist()
     for row, (position, start, _) in enumerate(spans):
-        starts, paths = records.section_index(position)
-        place = bisect_right(starts, start) - 1
-        if place < 0:
-            continue
-        path = paths[place]
-        columns[row, 1] = len(asked & heading_terms(path, 2)) / len(asked)
-        columns[row, 2] = len(asked & heading_terms(path, 0)) / len(asked)
-        columns[row, 3:] = (place + 1) / len(starts), len(path)
+        path, place, headings = candidates.records.section_place(position, start)
+        if place:
+            columns[row, 1] = len(asked & heading_terms(path, 2)) / len(asked)
+            columns[row, 2] = len(asked & heading_terms(path, 0)) / len(asked)
+            columns[row, 3:] = place / headings, len(path)
     return columns
