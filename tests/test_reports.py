@@ -261,3 +261,11 @@ def test_a_wrapped_list_item_is_quoted_with_its_rest_and_the_first_item_with_its
     first = next(i for i in range(len(index.sentences)) if index.sentences[i].text.startswith("•  Procuring propane powered revenue vehicles"))
     assert index.sentences[passage_start(index, first)].text.endswith("the following noteworthy projects:")
     assert passage_start(index, item) == item, "only the first item is quoted with the lead-in"
+
+
+def test_a_list_number_is_a_fragment_and_never_joins_a_passage() -> None:
+    from service.core.quotes import is_fragment
+
+    # "This is DRBA's first Triennial Review." was quoted with the "2." of the list item after it.
+    assert is_fragment("2.") and is_fragment("9.") and is_fragment("14 | 16")
+    assert not is_fragment("This is DRBA’s first Triennial Review.") and is_fragment("Ongoing Projects")

@@ -30,8 +30,11 @@ SENTENCE_ENDS = (".", "!", "?", ":", ";", ")", "\"", "”", "’", "'")
 
 
 def is_fragment(text: str) -> bool:
-    """Fewer than FRAGMENT_WORDS words and no sentence ending: a table cell, an unmarked heading, an address line."""
+    """No letters (a list number such as "2.", a page number), or fewer than FRAGMENT_WORDS words and no sentence
+    ending: a table cell, an unmarked heading, an address line."""
     stripped = text.rstrip()
+    if not any(character.isalpha() for character in stripped):
+        return True
     return not stripped.endswith(SENTENCE_ENDS) and len(stripped.split()) < FRAGMENT_WORDS
 
 
